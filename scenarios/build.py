@@ -1,0 +1,128 @@
+"""Build variants of libmbedcrypto + the stress driver with CMake, out of tree, on demand.
+
+A variant name is ``<sanitizer>[-static<N>]``:
+  tsan  ThreadSanitizer (default; clang when present, else gcc), -O1 -g
+  plain the same without sanitizer (throughput)
+  asan  AddressSanitizer + UndefinedBehaviorSanitizer
+  ...-static16  the static key store (MBEDTLS_PSA_KEY_STORE_DYNAMIC off) with 16 slots
+
+The build directory is ``build/<variant>/`` for the default tree and
+``build/<variant>@<hash of the tree path>/`` for any other tree. CMake/make rebuild what changed;
+in addition a content fingerprint of the tree and of harness/ is stored in the build directory,
+and a mismatch forces a clean rebuild, so a mutated tree is never tested with a stale library.
+"""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from scenarios import tools
+from scenarios.source import REPO, SetupError
+
+SANITIZERS = {"tsan": "thread", "plain": "none", "asan": "address"}
+BUILD_ROOT = os.path.join(REPO, "build")
+HARNESS_DIR = os.path.join(REPO, "harness")
+APT_PACKAGES = {"cmake": "cmake", "make": "make", "clang": "clang"}
+
+
+@dataclass
+class Variant:
+    name: str
+    sanitizer: str       # tsan | plain | asan
+    key_store: str       # dynamic | static
+    slot_count: int
+
+    @classmethod
+    def parse(cls, name):
+        match = re.fullmatch(r"(tsan|plain|asan)(?:-static(\d+))?", name)
+        if not match:
+            raise SetupError(f"unknown build variant {name!r} "
+                             "(expected tsan, plain or asan, optionally with -static<N>)")
+        if match.group(2):
+            return cls(name, match.group(1), "static", int(match.group(2)))
+        return cls(name, match.group(1), "dynamic", 32)
+
+
+@dataclass
+class Build:
+    variant: Variant
+    directory: str
+
+    def driver(self, test_build=False):
+        return os.path.join(self.directory, "psa-stress-test" if test_build else "psa-stress")
+
+
+def ensure_tools(log=print):
+    """cmake, make and a C compiler (clang preferred, gcc accepted)."""
+    missing = [pkg for tool, pkg in APT_PACKAGES.items() if shutil.which(tool) is None]
+    if "clang" in missing and shutil.which("gcc"):
+        missing.remove("clang")
+    tools.require(missing, log)
+
+
+def build_directory(variant, tree):
+    default_tree = tree.origin in ("submodule", "debian-source")
+    if default_tree:
+        return os.path.join(BUILD_ROOT, variant.name)
+    tag = hashlib.sha256(tree.path.encode()).hexdigest()[:8]
+    return os.path.join(BUILD_ROOT, f"{variant.name}@{tag}")
+
+
+def harness_fingerprint():
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(HARNESS_DIR):
+        dirs.sort()
+        for name in sorted(files):
+            with open(os.path.join(root, name), "rb") as handle:
+                digest.update(name.encode() + handle.read())
+    with open(os.path.join(REPO, "CMakeLists.txt"), "rb") as handle:
+        digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
+def ensure_built(variant_name, tree, log=print):
+    """Configure (once) and build the variant; return a Build. Raises SetupError on failure."""
+    variant = Variant.parse(variant_name)
+    ensure_tools(log)
+    directory = build_directory(variant, tree)
+    stamp_path = os.path.join(directory, "psa-stress.fingerprint")
+    fingerprint = f"{tree.fingerprint()}:{harness_fingerprint()}"
+    previous = _read(stamp_path)
+    if not os.path.isfile(os.path.join(directory, "CMakeCache.txt")):
+        _configure(variant, tree, directory, log)
+    clean = previous is not None and previous != fingerprint
+    if previous != fingerprint:
+        log(f"building {variant.name} from {tree.path} ...")
+    _run(["cmake", "--build", directory, "-j", str(os.cpu_count() or 2)]
+         + (["--clean-first"] if clean else []), "build")
+    with open(stamp_path, "w", encoding="utf-8") as handle:
+        handle.write(fingerprint)
+    return Build(variant, directory)
+
+
+def _configure(variant, tree, directory, log):
+    compiler = "clang" if shutil.which("clang") else "gcc"
+    log(f"configuring {variant.name} ({compiler}) in {os.path.relpath(directory, REPO)} ...")
+    _run(["cmake", "-S", REPO, "-B", directory, f"-DCMAKE_C_COMPILER={compiler}",
+          f"-DMBEDTLS_DIR={tree.path}", f"-DPSA_STRESS_SANITIZER={SANITIZERS[variant.sanitizer]}",
+          f"-DPSA_STRESS_KEY_STORE={variant.key_store}",
+          f"-DPSA_STRESS_KEY_SLOT_COUNT={variant.slot_count}"], "configure")
+
+
+def _run(command, what):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        errors = [line for line in (result.stdout + result.stderr).splitlines()
+                  if "error" in line.lower()]
+        detail = errors[0] if errors else (result.stderr.strip().splitlines() or ["?"])[-1]
+        raise SetupError(f"CMake {what} failed: {detail.strip()}")
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,55 @@
+"""A live progress line on a TTY (redrawn every half second); plain lines otherwise."""
+import sys
+import threading
+import time
+
+
+class Progress:
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.live = stream.isatty()
+        self.started = time.monotonic()
+        self.text = ""
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._ticker = None
+        if self.live:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+
+    def update(self, text):
+        """Show the current activity (a new line when not on a TTY)."""
+        with self._lock:
+            self.text = text
+            if self.live:
+                self._draw()
+            else:
+                print(f"[{self._elapsed():5.0f}s] {text}", file=self.stream, flush=True)
+
+    def log(self, text):
+        """A permanent message above the live line."""
+        with self._lock:
+            if self.live:
+                self.stream.write("\r\033[K")
+            print(text, file=self.stream, flush=True)
+            if self.live:
+                self._draw()
+
+    def close(self):
+        self._stop.set()
+        if self._ticker:
+            self._ticker.join()
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+    def _elapsed(self):
+        return time.monotonic() - self.started
+
+    def _draw(self):
+        self.stream.write(f"\r\033[K[{self._elapsed():5.0f}s] {self.text}")
+        self.stream.flush()
+
+    def _tick(self):
+        while not self._stop.wait(0.5):
+            with self._lock:
+                self._draw()

@@ -1,0 +1,46 @@
+"""Shared set-up for the end-to-end tests: the stock tree, its builds, mutated copies."""
+import functools
+import os
+import shutil
+import subprocess
+import sys
+
+from scenarios.build import ensure_built
+from scenarios.source import find_tree
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN_PY = os.path.join(REPO, "run.py")
+
+
+def quiet(_message):
+    pass
+
+
+@functools.lru_cache(maxsize=None)
+def stock_tree():
+    return find_tree(log=quiet)
+
+
+@functools.lru_cache(maxsize=None)
+def stock_build(variant="tsan"):
+    return ensure_built(variant, stock_tree(), log=quiet)
+
+
+def run_py(*args, timeout=1800):
+    """Run run.py as a user would; return the CompletedProcess (text)."""
+    return subprocess.run([sys.executable, RUN_PY, *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+def mutated_copy(destination, path, old, new):
+    """A copy of the stock tree (library/ and include/) with one exact edit applied."""
+    source = stock_tree().path
+    for sub in ("library", "include"):
+        shutil.copytree(os.path.join(source, sub), os.path.join(destination, sub))
+    target = os.path.join(destination, path)
+    with open(target, encoding="utf-8") as handle:
+        text = handle.read()
+    assert text.count(old) == 1, f"mutation does not apply exactly once to {path}"
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(text.replace(old, new))
+    return str(destination)
