@@ -17,7 +17,7 @@ import sys
 import time
 
 from scenarios import catalog, check, report, tools
-from scenarios.build import ensure_built
+from scenarios.build import Variant, ensure_built
 from scenarios.history import HistoryError
 from scenarios.progress import Progress
 from scenarios.runner import run_scenario
@@ -87,6 +87,7 @@ def main(argv=None):
 def cmd_run(args):
     scenarios = [catalog.get(name) for name in
                  (args.scenarios.split(",") if args.scenarios else catalog.DEFAULT_SUITE)]
+    Variant.parse(args.variant)
     seed = args.seed or int(time.time()) % 1_000_000
     progress = Progress()
     started = time.monotonic()

@@ -122,7 +122,16 @@ def _check_history(result, history_path):
         result.failures.append(Failure("driver-error", f"unreadable history: {error}"))
         return
     result.check = verdict.to_json()
-    if verdict.verdict == "violation":
-        result.failures.append(Failure("violation", verdict.headline(), check.format_text(verdict)))
-    elif verdict.verdict == "unknown":
-        result.failures.append(Failure("unknown", verdict.headline(), check.format_text(verdict)))
+    if verdict.verdict != "ok":
+        result.failures.append(Failure(verdict.verdict, _headline(verdict),
+                                       check.format_text(verdict)))
+
+
+def _headline(verdict):
+    """One line for a checker finding: the first violation, or why the verdict is unknown."""
+    if not verdict.violations:
+        return (f"{verdict.partitions_unknown} key partitions unverified "
+                "(checker search budget exhausted)")
+    first = verdict.violations[0]
+    more = len(verdict.violations) - 1
+    return f"{first.kind}: {first.message}" + (f" (+{more} more)" if more else "")

@@ -1,0 +1,222 @@
+"""Benchmark the history checker on a synthetic PSA-like history (linearizable by construction).
+
+    python3 bench/bench_checker.py [--calls 1000000] [--threads 8] [--seed 1] [--keep FILE]
+
+``simulate`` is a discrete-event simulation of the sequential key store: each call gets an
+interval [call, ret] and a linearization point inside it; results are computed by applying the
+calls in linearization-point order, so every generated history is linearizable. The pytest
+randomised test (tests/test_check.py) reuses it with small sizes and pending calls.
+"""
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+
+VOLATILE_MIN = 0x40000000
+AES, CTR = 0x2400, 0x04C01000
+EXPORT, COPY, SIGN_HASH = 0x1, 0x2, 0x1000
+MIX = (("import", 3), ("generate", 2), ("derive", 1), ("copy", 1), ("destroy", 4),
+       ("export", 6), ("get_attributes", 3))
+
+
+def _hkdf(salt, secret, info, length):
+    prk = hmac.new(salt, secret, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()[:length]
+
+
+class _Store:
+    """The sequential key store the simulation linearizes into."""
+
+    def __init__(self, rng, volatile_pool):
+        self.rng = rng
+        self.keys = {}
+        self.pool = volatile_pool
+        self.fresh = 0
+
+    def material(self):
+        self.fresh += 1
+        return self.fresh.to_bytes(8, "big").hex() + self.rng.getrandbits(64).to_bytes(8, "big").hex()
+
+    def allocate(self, args):
+        if args["lifetime"]:
+            return args["id"] if args["id"] not in self.keys else None
+        for index in range(1, self.pool + 1):
+            if VOLATILE_MIN + index not in self.keys:
+                return VOLATILE_MIN + index
+        return None
+
+    def apply(self, op, args):
+        """(status, out) of ``op`` at its linearization point."""
+        if self.rng.random() < 0.01:
+            return "INSUFFICIENT_MEMORY", None
+        return getattr(self, "do_" + op)(args)
+
+    def _create(self, args, desc):
+        key = self.allocate(args)
+        if key is None:
+            return ("ALREADY_EXISTS" if args["lifetime"] else "INSUFFICIENT_MEMORY"), None
+        desc = dict(desc, id=key)
+        self.keys[key] = desc
+        return "SUCCESS", {"key": key}
+
+    def do_import(self, args):
+        return self._create(args, dict(args))
+
+    def do_generate(self, args):
+        return self._create(args, dict(args, material=self.material()))
+
+    def do_derive(self, args):
+        material = _hkdf(bytes.fromhex(args["salt"]), bytes.fromhex(args["secret"]),
+                         bytes.fromhex(args["info"]), args["bits"] // 8).hex()
+        return self._create(args, dict(args, material=material))
+
+    def do_copy(self, args):
+        source = self.keys.get(args["src"])
+        if source is None:
+            return "INVALID_HANDLE", None
+        if not source["usage"] & COPY:
+            return "NOT_PERMITTED", None
+        if args["alg"] not in (0, source["alg"]) and source["alg"] != 0:
+            return "INVALID_ARGUMENT", None
+        alg = source["alg"] if args["alg"] == source["alg"] else 0
+        desc = dict(source, lifetime=args["lifetime"], usage=source["usage"] & args["usage"],
+                    alg=alg)
+        return self._create(args, desc)
+
+    def do_destroy(self, args):
+        return ("SUCCESS", None) if self.keys.pop(args["key"], None) else ("INVALID_HANDLE", None)
+
+    def do_export(self, args):
+        key = self.keys.get(args["key"])
+        if key is None:
+            return "INVALID_HANDLE", None
+        if not key["usage"] & EXPORT:
+            return "NOT_PERMITTED", None
+        return "SUCCESS", {"material": key["material"]}
+
+    def do_get_attributes(self, args):
+        key = self.keys.get(args["key"])
+        if key is None:
+            return "INVALID_HANDLE", None
+        out = {name: key[name] for name in ("lifetime", "id", "type", "bits", "usage", "alg")}
+        if key["lifetime"] and out["usage"] & SIGN_HASH and self.rng.random() < 0.5:
+            out["usage"] |= 0x400     # reloaded persistent key: psa_extend_key_usage_flags
+        return "SUCCESS", out
+
+
+def _target(rng, volatile_pool, persistent_ids):
+    if persistent_ids and rng.random() < 0.3:
+        return rng.randint(1, persistent_ids)
+    return VOLATILE_MIN + rng.randint(1, volatile_pool)
+
+
+def _arguments(rng, op, store, volatile_pool, persistent_ids):
+    if op in ("destroy", "export", "get_attributes"):
+        return {"key": _target(rng, volatile_pool, persistent_ids)}
+    persistent = persistent_ids and rng.random() < 0.3
+    lifetime, key = (1, rng.randint(1, persistent_ids)) if persistent else (0, 0)
+    usage = rng.choice((EXPORT | COPY, EXPORT | COPY, EXPORT, COPY, EXPORT | COPY | SIGN_HASH))
+    alg = rng.choice((CTR, CTR, 0))
+    if op == "copy":
+        return {"src": _target(rng, volatile_pool, persistent_ids), "lifetime": lifetime,
+                "id": key, "usage": usage, "alg": alg}
+    args = {"lifetime": lifetime, "id": key, "type": AES, "bits": 128, "usage": usage, "alg": alg}
+    if op == "import":
+        args["material"] = store.material()
+    elif op == "derive":
+        args.update(kdf="HKDF-SHA256", secret=store.material(), salt="5a5a", info="0102")
+    return args
+
+
+def simulate(seed, calls, threads=8, volatile_pool=8, persistent_ids=4, cut=None, mix=MIX):
+    """Records (dicts, sorted by call) of a linearizable history; ``cut`` in (0, 1) stops the
+    run early: calls in flight at the cut are pending, later ones are not recorded; ``mix`` is
+    ((op, weight), ...)."""
+    rng = random.Random(seed)
+    store = _Store(rng, volatile_pool)
+    ops, clocks = [], [rng.random() for _ in range(threads)]
+    weights = [w for _, w in mix]
+    names = [n for n, _ in mix]
+    for index in range(calls):
+        thread = index % threads
+        start = clocks[thread] + rng.expovariate(5.0)
+        end = start + rng.expovariate(1.0)
+        clocks[thread] = end
+        op = rng.choices(names, weights)[0]
+        ops.append([start, start + (end - start) * rng.random(), end, thread, op,
+                    _arguments(rng, op, store, volatile_pool, persistent_ids), None, None])
+    for entry in sorted(ops, key=lambda e: e[1]):
+        entry[6], entry[7] = store.apply(entry[4], entry[5])
+    horizon = None
+    if cut is not None:
+        horizon = sorted(e[0] for e in ops)[int(len(ops) * cut)]
+        ops = [e for e in ops if e[0] < horizon]
+    return _stamp(ops, horizon)
+
+
+def _stamp(ops, horizon):
+    times = [e[0] for e in ops] + [e[2] for e in ops if horizon is None or e[2] < horizon]
+    stamp = {t: n for n, t in enumerate(sorted(times), 1)}
+    records, seqs = [], {}
+    for start, _, end, thread, op, args, status, out in sorted(ops, key=lambda e: e[0]):
+        seq = seqs.get(thread, 0)
+        seqs[thread] = seq + 1
+        done = end in stamp and (horizon is None or end < horizon)
+        record = {"thread": thread, "seq": seq, "op": op, "call": stamp[start],
+                  "ret": stamp[end] if done else None, "status": status if done else None,
+                  "args": args}
+        if done and status == "SUCCESS" and out:
+            record["out"] = out
+        records.append(record)
+    return records
+
+
+def write_history(path, records, threads, complete=True, seed=0):
+    header = {"format": "psa-stress-history", "version": 1, "mbedtls_version": "3.6.6",
+              "variant": "synthetic", "key_store": {"kind": "dynamic", "slot_count": 32},
+              "threads": threads, "seed": seed, "scenario": "bench"}
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(json.dumps(header) + "\n")
+        for record in records:
+            stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+        stream.write(json.dumps({"end": {"records": len(records), "complete": complete}}) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", help="write the history here instead of a temporary file")
+    options = parser.parse_args()
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from scenarios import history
+    from scenarios.check import check_history
+
+    started = time.perf_counter()
+    records = simulate(options.seed, options.calls, options.threads)
+    path = options.keep or os.path.join(tempfile.mkdtemp(), "bench.jsonl")
+    write_history(path, records, options.threads, seed=options.seed)
+    print(f"generated {len(records)} calls in {time.perf_counter() - started:.1f} s: {path}")
+    started = time.perf_counter()
+    loaded = history.load(path)
+    loaded_at = time.perf_counter()
+    result = check_history(loaded)
+    done = time.perf_counter()
+    total = done - started
+    print(f"load {loaded_at - started:.2f} s, check {done - loaded_at:.2f} s, "
+          f"total {total:.2f} s = {len(records) / total:,.0f} calls/s; verdict {result.verdict}, "
+          f"partitions {result.partitions_ok} ok / {result.partitions_violated} violated / "
+          f"{result.partitions_unknown} unknown")
+    if not options.keep:
+        os.remove(path)
+    return 0 if result.verdict == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

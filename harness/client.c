@@ -1,0 +1,281 @@
+/* psa-stress: the operation table and the worker loop (see client.h).
+ *
+ * Every PSA call is made through CALL_STAMPED, so each record's [call, ret] interval contains the
+ * whole call and nothing that another thread could observe happens outside it. Arguments are
+ * built before the first ticket and outputs copied after the second. */
+#include "client.h"
+
+#include <assert.h>
+#include <string.h>
+
+/* The only way a PSA call is made: between the two tickets (linearizability.md §5.3). */
+#define CALL_STAMPED(c, r, psa_call)              \
+    do {                                          \
+        (r)->call = history_stamp(&(c)->log);     \
+        (r)->status = (psa_call);                 \
+        (r)->ret = history_stamp(&(c)->log);      \
+    } while (0)
+
+/* Derive inputs that are the same for every call; the per-call salt makes each key unique. */
+static const uint8_t derive_secret[32] = {
+    0x70, 0x73, 0x61, 0x2d, 0x73, 0x74, 0x72, 0x65, 0x73, 0x73, 0x2d, 0x73, 0x65, 0x63, 0x72, 0x65,
+    0x74, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
+};
+static const uint8_t derive_info[] = { 'p', 's', 'a', '-', 's', 't', 'r', 'e', 's', 's' };
+
+/* psa_key_derivation_output_key() returns NOT_PERMITTED unless the SECRET came from a key
+ * (can_output_key, psa_crypto.c), so derive_secret is imported once, by client_setup(), as a
+ * volatile DERIVE key. Written before the workers start and only read afterwards. Its id is
+ * never returned to a worker's create, so no generated call can name it. */
+static mbedtls_svc_key_id_t derive_secret_key;
+
+psa_status_t client_setup(void)
+{
+    psa_key_attributes_t a = PSA_KEY_ATTRIBUTES_INIT;
+    psa_set_key_type(&a, PSA_KEY_TYPE_DERIVE);
+    psa_set_key_usage_flags(&a, PSA_KEY_USAGE_DERIVE);
+    psa_set_key_algorithm(&a, PSA_ALG_HKDF(PSA_ALG_SHA_256));
+    return psa_import_key(&a, derive_secret, sizeof(derive_secret), &derive_secret_key);
+}
+
+static psa_key_attributes_t to_psa_attrs(const record_attrs_t *ra)
+{
+    psa_key_attributes_t a = PSA_KEY_ATTRIBUTES_INIT;
+    if (ra->id != 0) {
+        psa_set_key_id(&a, ra->id);
+    }
+    psa_set_key_lifetime(&a, ra->lifetime);
+    psa_set_key_type(&a, ra->type);
+    psa_set_key_bits(&a, ra->bits);
+    psa_set_key_usage_flags(&a, ra->usage);
+    psa_set_key_algorithm(&a, ra->alg);
+    return a;
+}
+
+/* After any create: remember the new key so that other threads' calls can hit it. */
+static void finish_create(client_t *c, record_t *r, mbedtls_svc_key_id_t key)
+{
+    r->out_key = MBEDTLS_SVC_KEY_ID_GET_KEY_ID(key);
+    if (r->status == PSA_SUCCESS && r->attrs.lifetime == PSA_KEY_LIFETIME_VOLATILE) {
+        gen_publish(&c->gen, r->out_key);
+    }
+}
+
+/* ---- run functions: build arguments, make the stamped call, record outputs ---- */
+
+static void run_import(client_t *c, record_t *r)
+{
+    mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
+    gen_create_attrs(&c->gen, &r->attrs);
+    r->material_len = (uint8_t) (r->attrs.bits / 8);
+    gen_unique_bytes(&c->gen, r->seq, r->material, r->material_len);
+    psa_key_attributes_t a = to_psa_attrs(&r->attrs);
+    CALL_STAMPED(c, r, psa_import_key(&a, r->material, r->material_len, &key));
+    finish_create(c, r, key);
+}
+
+static void run_generate(client_t *c, record_t *r)
+{
+    mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
+    gen_create_attrs(&c->gen, &r->attrs);
+    psa_key_attributes_t a = to_psa_attrs(&r->attrs);
+    CALL_STAMPED(c, r, psa_generate_key(&a, &key));
+    finish_create(c, r, key);
+}
+
+/* HKDF-SHA-256 setup, inputs and output_key as one call. Besides output_key, only the SECRET
+ * input touches the key store (a read of derive_secret_key, which no worker can destroy); a
+ * wider stamped interval is sound. Returns the first error. */
+static psa_status_t derive_key(const psa_key_attributes_t *a, const uint8_t *salt,
+                               mbedtls_svc_key_id_t *key)
+{
+    psa_key_derivation_operation_t op = PSA_KEY_DERIVATION_OPERATION_INIT;
+    psa_status_t status = psa_key_derivation_setup(&op, PSA_ALG_HKDF(PSA_ALG_SHA_256));
+    if (status == PSA_SUCCESS) {
+        status = psa_key_derivation_input_bytes(&op, PSA_KEY_DERIVATION_INPUT_SALT,
+                                                salt, RECORD_SALT_LEN);
+    }
+    if (status == PSA_SUCCESS) {
+        status = psa_key_derivation_input_key(&op, PSA_KEY_DERIVATION_INPUT_SECRET,
+                                              derive_secret_key);
+    }
+    if (status == PSA_SUCCESS) {
+        status = psa_key_derivation_input_bytes(&op, PSA_KEY_DERIVATION_INPUT_INFO,
+                                                derive_info, sizeof(derive_info));
+    }
+    if (status == PSA_SUCCESS) {
+        status = psa_key_derivation_output_key(a, &op, key);
+    }
+    psa_key_derivation_abort(&op);
+    return status;
+}
+
+static void run_derive(client_t *c, record_t *r)
+{
+    mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
+    gen_create_attrs(&c->gen, &r->attrs);
+    gen_unique_bytes(&c->gen, r->seq, r->salt, RECORD_SALT_LEN);
+    psa_key_attributes_t a = to_psa_attrs(&r->attrs);
+    CALL_STAMPED(c, r, derive_key(&a, r->salt, &key));
+    finish_create(c, r, key);
+}
+
+static void run_copy(client_t *c, record_t *r)
+{
+    mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
+    r->key = gen_key(&c->gen);
+    gen_copy_attrs(&c->gen, &r->attrs);
+    psa_key_attributes_t a = to_psa_attrs(&r->attrs);
+    CALL_STAMPED(c, r, psa_copy_key(r->key, &a, &key));
+    finish_create(c, r, key);
+}
+
+static void run_destroy(client_t *c, record_t *r)
+{
+    r->key = gen_key(&c->gen);
+    CALL_STAMPED(c, r, psa_destroy_key(r->key));
+}
+
+static void run_export(client_t *c, record_t *r)
+{
+    size_t len = 0;
+    r->key = gen_key(&c->gen);
+    CALL_STAMPED(c, r, psa_export_key(r->key, r->material, sizeof(r->material), &len));
+    r->material_len = (uint8_t) len;
+}
+
+static void run_get_attributes(client_t *c, record_t *r)
+{
+    psa_key_attributes_t a = PSA_KEY_ATTRIBUTES_INIT;
+    r->key = gen_key(&c->gen);
+    CALL_STAMPED(c, r, psa_get_key_attributes(r->key, &a));
+    r->attrs = (record_attrs_t) {
+        .lifetime = psa_get_key_lifetime(&a),
+        .id = MBEDTLS_SVC_KEY_ID_GET_KEY_ID(psa_get_key_id(&a)),
+        .type = psa_get_key_type(&a),
+        .bits = (uint16_t) psa_get_key_bits(&a),
+        .usage = psa_get_key_usage_flags(&a),
+        .alg = psa_get_key_algorithm(&a),
+    };
+    psa_reset_key_attributes(&a);
+}
+
+/* ---- print functions: the `args` and `out` objects of docs/history-format.md ---- */
+
+static void print_attrs_object(FILE *f, const record_t *r)
+{
+    fputc('{', f);
+    history_print_attrs(f, &r->attrs);
+    fputc('}', f);
+}
+
+static void print_import_args(FILE *f, const record_t *r)
+{
+    fputc('{', f);
+    history_print_attrs(f, &r->attrs);
+    fputs(",\"material\":", f);
+    history_print_hex(f, r->material, r->material_len);
+    fputc('}', f);
+}
+
+static void print_derive_args(FILE *f, const record_t *r)
+{
+    fputc('{', f);
+    history_print_attrs(f, &r->attrs);
+    fputs(",\"kdf\":\"HKDF-SHA256\",\"secret\":", f);
+    history_print_hex(f, derive_secret, sizeof(derive_secret));
+    fputs(",\"salt\":", f);
+    history_print_hex(f, r->salt, RECORD_SALT_LEN);
+    fputs(",\"info\":", f);
+    history_print_hex(f, derive_info, sizeof(derive_info));
+    fputc('}', f);
+}
+
+static void print_copy_args(FILE *f, const record_t *r)
+{
+    fprintf(f, "{\"src\":%u,\"lifetime\":%u,\"id\":%u,\"usage\":%u,\"alg\":%u}",
+            (unsigned) r->key, (unsigned) r->attrs.lifetime, (unsigned) r->attrs.id,
+            (unsigned) r->attrs.usage, (unsigned) r->attrs.alg);
+}
+
+static void print_key_args(FILE *f, const record_t *r)
+{
+    fprintf(f, "{\"key\":%u}", (unsigned) r->key);
+}
+
+static void print_out_key(FILE *f, const record_t *r)
+{
+    fprintf(f, "{\"key\":%u}", (unsigned) r->out_key);
+}
+
+static void print_out_material(FILE *f, const record_t *r)
+{
+    fputs("{\"material\":", f);
+    history_print_hex(f, r->material, r->material_len);
+    fputc('}', f);
+}
+
+/* ---- THE OPERATION TABLE ----
+ * One row per PSA operation. To add an operation: write its run function (build arguments with
+ * the generator into the record, make the call with CALL_STAMPED, copy outputs into the record)
+ * and, if no existing one fits, its print functions; then add one row here. Its name becomes
+ * valid in --mix and in the history's "op" field. Rows are identified by index in records. */
+typedef struct {
+    const char *name;
+    void (*run)(client_t *c, record_t *r);
+    void (*print_args)(FILE *f, const record_t *r);
+    void (*print_out)(FILE *f, const record_t *r); /* on SUCCESS; NULL when there is no output */
+} op_row_t;
+
+static const op_row_t ops[] = {
+    { "import",         run_import,         print_import_args,  print_out_key },
+    { "generate",       run_generate,       print_attrs_object, print_out_key },
+    { "derive",         run_derive,         print_derive_args,  print_out_key },
+    { "copy",           run_copy,           print_copy_args,    print_out_key },
+    { "destroy",        run_destroy,        print_key_args,     NULL },
+    { "export",         run_export,         print_key_args,     print_out_material },
+    { "get_attributes", run_get_attributes, print_key_args,     print_attrs_object },
+};
+#define N_OPS (sizeof(ops) / sizeof(ops[0]))
+static_assert(N_OPS <= GEN_MAX_OPS, "the generator's mix holds at most GEN_MAX_OPS operations");
+
+unsigned client_op_count(void)
+{
+    return N_OPS;
+}
+
+const char *client_op_name(unsigned op)
+{
+    return ops[op].name;
+}
+
+static void print_body(FILE *f, const record_t *r)
+{
+    fputs(",\"args\":", f);
+    ops[r->op].print_args(f, r);
+    if (r->status == PSA_SUCCESS && ops[r->op].print_out != NULL) {
+        fputs(",\"out\":", f);
+        ops[r->op].print_out(f, r);
+    }
+}
+
+const history_printer_t client_printer = { client_op_name, print_body };
+
+bool client_run(client_t *c, uint64_t ops_limit, const atomic_bool *stop)
+{
+    for (uint64_t seq = 0; seq < ops_limit; seq++) {
+        if (atomic_load_explicit(stop, memory_order_relaxed)) {
+            break;
+        }
+        record_t *r = history_next(&c->log);
+        if (r == NULL) {
+            return false;
+        }
+        r->thread = (uint16_t) c->thread;
+        r->seq = (uint32_t) seq;
+        r->op = (uint8_t) gen_op(&c->gen);
+        ops[r->op].run(c, r);
+        c->done++;
+    }
+    return true;
+}

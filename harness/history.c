@@ -1,0 +1,295 @@
+/* psa-stress: ticket stamps, per-thread record logs, and the JSON Lines writer.
+ * The output format is the contract in docs/history-format.md; keep the two in step. */
+#include "history.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/build_info.h>
+
+/* Records per chunk after the first one (about 6.8 MB). */
+#define CHUNK_RECORDS 65536
+
+struct history_chunk {
+    history_chunk_t *next;
+    size_t cap;
+    size_t used;
+    record_t records[];
+};
+
+/* The one global ticket counter. Every ticket is an acq_rel RMW on it, so tickets are unique and
+ * A.ret < B.call implies A's return happens-before B's call (linearizability.md §5.3). */
+static _Atomic uint64_t ticket_counter;
+
+/* Under TSan that happens-before edge would be a lie told to the race detector: every call that
+ * returned before another began would count as synchronised with it, so TSan could only report
+ * races between calls that overlapped in this very run, not all unsynchronised accesses in the
+ * library. The stamp is therefore hidden from TSan's synchronisation tracking: the RMW still runs
+ * (TSan then executes it as a full-barrier atomic), only TSan's bookkeeping skips it. */
+#if defined(__SANITIZE_THREAD__)
+#define STAMP_HIDDEN_FROM_TSAN
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define STAMP_HIDDEN_FROM_TSAN
+#endif
+#endif
+
+#if defined(STAMP_HIDDEN_FROM_TSAN)
+/* TSan runtime annotations (compiler-rt tsan_interface_ann.cpp). */
+void AnnotateIgnoreSyncBegin(const char *file, int line);
+void AnnotateIgnoreSyncEnd(const char *file, int line);
+#define IGNORE_SYNC_BEGIN() AnnotateIgnoreSyncBegin(__FILE__, __LINE__)
+#define IGNORE_SYNC_END() AnnotateIgnoreSyncEnd(__FILE__, __LINE__)
+#else
+#define IGNORE_SYNC_BEGIN() ((void) 0)
+#define IGNORE_SYNC_END() ((void) 0)
+#endif
+
+uint64_t history_stamp(const history_log_t *log)
+{
+    if (!log->enabled) {
+        return 0;
+    }
+    IGNORE_SYNC_BEGIN();
+    uint64_t ticket = atomic_fetch_add_explicit(&ticket_counter, 1, memory_order_acq_rel);
+    IGNORE_SYNC_END();
+    return ticket;
+}
+
+/* The records are touched here, so that the page faults (and, under TSan, the shadow-memory
+ * faults and the TLB shootdowns they cause in the other workers) of a run by op count all
+ * happen before the start barrier instead of during the measured run. */
+static history_chunk_t *chunk_new(size_t cap)
+{
+    history_chunk_t *c = malloc(sizeof(*c) + cap * sizeof(record_t));
+    if (c != NULL) {
+        c->next = NULL;
+        c->cap = cap;
+        c->used = 0;
+        memset(c->records, 0, cap * sizeof(record_t));
+    }
+    return c;
+}
+
+bool history_log_init(history_log_t *log, bool enabled, size_t expected)
+{
+    log->enabled = enabled;
+    log->first = NULL;
+    if (enabled) {
+        log->first = chunk_new(expected > 0 ? expected : CHUNK_RECORDS);
+        if (log->first == NULL) {
+            return false;
+        }
+    }
+    log->last = log->first;
+    return true;
+}
+
+void history_log_free(history_log_t *log)
+{
+    history_chunk_t *c = log->first;
+    while (c != NULL) {
+        history_chunk_t *next = c->next;
+        free(c);
+        c = next;
+    }
+    log->first = log->last = NULL;
+}
+
+record_t *history_next(history_log_t *log)
+{
+    if (!log->enabled) {
+        return &log->scratch;
+    }
+    if (log->last->used == log->last->cap) {
+        history_chunk_t *c = chunk_new(CHUNK_RECORDS);
+        if (c == NULL) {
+            return NULL;
+        }
+        log->last->next = c;
+        log->last = c;
+    }
+    return &log->last->records[log->last->used++];
+}
+
+/* ---- JSON building blocks ---- */
+
+void history_print_string(FILE *f, const char *s)
+{
+    if (s == NULL) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char) *s;
+        if (ch == '"' || ch == '\\') {
+            fputc('\\', f);
+            fputc(ch, f);
+        } else if (ch < 0x20) {
+            fprintf(f, "\\u%04x", ch);
+        } else {
+            fputc(ch, f);
+        }
+    }
+    fputc('"', f);
+}
+
+void history_print_hex(FILE *f, const uint8_t *bytes, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        fputc(digits[bytes[i] >> 4], f);
+        fputc(digits[bytes[i] & 0xf], f);
+    }
+    fputc('"', f);
+}
+
+void history_print_attrs(FILE *f, const record_attrs_t *a)
+{
+    fprintf(f, "\"lifetime\":%u,\"id\":%u,\"type\":%u,\"bits\":%u,\"usage\":%u,\"alg\":%u",
+            (unsigned) a->lifetime, (unsigned) a->id, (unsigned) a->type, (unsigned) a->bits,
+            (unsigned) a->usage, (unsigned) a->alg);
+}
+
+/* psa_status_t names without the PSA_ / PSA_ERROR_ prefix. */
+static const struct {
+    psa_status_t status;
+    const char *name;
+} status_names[] = {
+#define STATUS_NAME(code, name) { code, name }
+    STATUS_NAME(PSA_SUCCESS, "SUCCESS"),
+    STATUS_NAME(PSA_ERROR_GENERIC_ERROR, "GENERIC_ERROR"),
+    STATUS_NAME(PSA_ERROR_NOT_PERMITTED, "NOT_PERMITTED"),
+    STATUS_NAME(PSA_ERROR_NOT_SUPPORTED, "NOT_SUPPORTED"),
+    STATUS_NAME(PSA_ERROR_INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    STATUS_NAME(PSA_ERROR_INVALID_HANDLE, "INVALID_HANDLE"),
+    STATUS_NAME(PSA_ERROR_BAD_STATE, "BAD_STATE"),
+    STATUS_NAME(PSA_ERROR_BUFFER_TOO_SMALL, "BUFFER_TOO_SMALL"),
+    STATUS_NAME(PSA_ERROR_ALREADY_EXISTS, "ALREADY_EXISTS"),
+    STATUS_NAME(PSA_ERROR_DOES_NOT_EXIST, "DOES_NOT_EXIST"),
+    STATUS_NAME(PSA_ERROR_INSUFFICIENT_MEMORY, "INSUFFICIENT_MEMORY"),
+    STATUS_NAME(PSA_ERROR_INSUFFICIENT_STORAGE, "INSUFFICIENT_STORAGE"),
+    STATUS_NAME(PSA_ERROR_INSUFFICIENT_DATA, "INSUFFICIENT_DATA"),
+    STATUS_NAME(PSA_ERROR_SERVICE_FAILURE, "SERVICE_FAILURE"),
+    STATUS_NAME(PSA_ERROR_COMMUNICATION_FAILURE, "COMMUNICATION_FAILURE"),
+    STATUS_NAME(PSA_ERROR_STORAGE_FAILURE, "STORAGE_FAILURE"),
+    STATUS_NAME(PSA_ERROR_HARDWARE_FAILURE, "HARDWARE_FAILURE"),
+    STATUS_NAME(PSA_ERROR_INSUFFICIENT_ENTROPY, "INSUFFICIENT_ENTROPY"),
+    STATUS_NAME(PSA_ERROR_INVALID_SIGNATURE, "INVALID_SIGNATURE"),
+    STATUS_NAME(PSA_ERROR_INVALID_PADDING, "INVALID_PADDING"),
+    STATUS_NAME(PSA_ERROR_CORRUPTION_DETECTED, "CORRUPTION_DETECTED"),
+    STATUS_NAME(PSA_ERROR_DATA_CORRUPT, "DATA_CORRUPT"),
+    STATUS_NAME(PSA_ERROR_DATA_INVALID, "DATA_INVALID"),
+    STATUS_NAME(PSA_OPERATION_INCOMPLETE, "OPERATION_INCOMPLETE"),
+#undef STATUS_NAME
+};
+
+static void print_status(FILE *f, psa_status_t status)
+{
+    for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++) {
+        if (status_names[i].status == status) {
+            fprintf(f, "\"%s\"", status_names[i].name);
+            return;
+        }
+    }
+    fprintf(f, "\"STATUS(%d)\"", (int) status);
+}
+
+/* ---- the file ---- */
+
+static void write_header(FILE *f, const history_header_t *h)
+{
+#if defined(MBEDTLS_PSA_KEY_STORE_DYNAMIC)
+    const char *kind = "dynamic";
+#else
+    const char *kind = "static";
+#endif
+    fprintf(f, "{\"format\":\"psa-stress-history\",\"version\":1,\"mbedtls_version\":\"%s\","
+            "\"variant\":", MBEDTLS_VERSION_STRING);
+    history_print_string(f, h->variant);
+    fprintf(f, ",\"key_store\":{\"kind\":\"%s\",\"slot_count\":%d},\"threads\":%u,"
+            "\"seed\":%llu,\"scenario\":", kind, MBEDTLS_PSA_KEY_SLOT_COUNT, h->threads,
+            (unsigned long long) h->seed);
+    history_print_string(f, h->scenario);
+    if (h->seconds > 0) {
+        fprintf(f, ",\"generator\":{\"ops\":null,\"seconds\":%g,\"mix\":", h->seconds);
+    } else {
+        fprintf(f, ",\"generator\":{\"ops\":%llu,\"seconds\":null,\"mix\":",
+                (unsigned long long) h->ops);
+    }
+    history_print_string(f, h->mix);
+    fprintf(f, ",\"volatile_pool\":%u,\"persistent_ids\":%u,\"persistent_percent\":%u}}\n",
+            h->volatile_pool, h->persistent_ids, h->persistent_percent);
+}
+
+static void write_record(FILE *f, const record_t *r, const history_printer_t *p)
+{
+    fprintf(f, "{\"thread\":%u,\"seq\":%u,\"op\":\"%s\",\"call\":%llu,\"ret\":%llu,\"status\":",
+            (unsigned) r->thread, (unsigned) r->seq, p->op_name(r->op),
+            (unsigned long long) r->call, (unsigned long long) r->ret);
+    print_status(f, r->status);
+    p->print_body(f, r);
+    fputs("}\n", f);
+}
+
+/* Read position in one thread's log. */
+typedef struct {
+    const history_chunk_t *chunk;
+    size_t index;
+} cursor_t;
+
+static const record_t *cursor_peek(cursor_t *c)
+{
+    while (c->chunk != NULL && c->index == c->chunk->used) {
+        c->chunk = c->chunk->next;
+        c->index = 0;
+    }
+    return c->chunk != NULL ? &c->chunk->records[c->index] : NULL;
+}
+
+/* Each log is already sorted by `call` (a thread's calls do not overlap), so a T-way merge that
+ * repeatedly takes the smallest head yields the whole history sorted by `call`. */
+static size_t write_merged(FILE *f, const history_log_t *const *logs, unsigned n,
+                           cursor_t *cur, const history_printer_t *p)
+{
+    size_t count = 0;
+    for (unsigned t = 0; t < n; t++) {
+        cur[t].chunk = logs[t]->first;
+        cur[t].index = 0;
+    }
+    for (;;) {
+        const record_t *best = NULL;
+        unsigned best_t = 0;
+        for (unsigned t = 0; t < n; t++) {
+            const record_t *r = cursor_peek(&cur[t]);
+            if (r != NULL && (best == NULL || r->call < best->call)) {
+                best = r;
+                best_t = t;
+            }
+        }
+        if (best == NULL) {
+            return count;
+        }
+        write_record(f, best, p);
+        cur[best_t].index++;
+        count++;
+    }
+}
+
+bool history_write(FILE *f, const history_header_t *h, const history_log_t *const *logs,
+                   const history_printer_t *p)
+{
+    cursor_t *cur = calloc(h->threads, sizeof(*cur));
+    if (cur == NULL) {
+        return false;
+    }
+    write_header(f, h);
+    size_t count = write_merged(f, logs, h->threads, cur, p);
+    free(cur);
+    /* The run always joins every worker before writing, so no call is pending. */
+    fprintf(f, "{\"end\":{\"records\":%zu,\"complete\":true}}\n", count);
+    return fflush(f) == 0 && !ferror(f);
+}

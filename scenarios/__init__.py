@@ -1,0 +1,1 @@
+"""psa-stress, the Python side: scenarios, history checking and reports."""

@@ -1,0 +1,168 @@
+"""Check one history file: static checks, then per-key linearizability against the PSA model.
+
+Public API::
+
+    check_file(path, budget=DEFAULT_BUDGET) -> CheckResult   # scenarios.history.HistoryError
+                                                             # on bad input
+    check_history(history, budget=DEFAULT_BUDGET) -> CheckResult
+    format_text(result) -> str                               # terminal report
+    CheckResult: verdict ("ok" | "violation" | "unknown"), partitions_ok, partitions_violated,
+                 partitions_unknown, calls, seconds, violations, to_json()
+    Violation: kind ("static" | "linearizability"), key, message, window (call summaries),
+               prefix (descriptions), state (description)
+
+A verdict is "violation" if any call has a forbidden status or any partition is not
+linearizable, else "unknown" if any partition ran out of budget, else "ok".
+"""
+import time
+
+from scenarios import history as history_module
+from scenarios.linearizability import DEFAULT_BUDGET, OK, UNKNOWN, VIOLATION, check
+from scenarios.model import KeyStoreModel, static_problem
+
+
+class Violation:
+    __slots__ = ("kind", "key", "message", "window", "prefix", "state")
+
+    def __init__(self, kind, key, message, window, prefix=(), state=None):
+        self.kind = kind
+        self.key = key
+        self.message = message
+        self.window = window
+        self.prefix = list(prefix)
+        self.state = state
+
+    def to_json(self):
+        return {"kind": self.kind, "key": self.key, "message": self.message,
+                "window": self.window, "prefix": self.prefix, "state": self.state}
+
+
+class CheckResult:
+    __slots__ = ("path", "verdict", "partitions_ok", "partitions_violated",
+                 "partitions_unknown", "calls", "seconds", "violations", "complete")
+
+    def __init__(self, path, calls, complete):
+        self.path = path
+        self.verdict = OK
+        self.partitions_ok = self.partitions_violated = self.partitions_unknown = 0
+        self.calls = calls
+        self.seconds = 0.0
+        self.violations = []
+        self.complete = complete
+
+    def to_json(self):
+        return {"history": str(self.path), "verdict": self.verdict, "calls": self.calls,
+                "complete": self.complete, "seconds": round(self.seconds, 3),
+                "partitions": {"ok": self.partitions_ok, "violated": self.partitions_violated,
+                               "unknown": self.partitions_unknown},
+                "violations": [v.to_json() for v in self.violations]}
+
+
+def check_file(path, budget=DEFAULT_BUDGET):
+    """Load, validate and check the history at ``path``."""
+    started = time.perf_counter()
+    result = check_history(history_module.load(path), budget)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def check_history(history, budget=DEFAULT_BUDGET):
+    """Static checks and per-key linearizability of a loaded ``History``."""
+    with history_module.gc_paused():
+        return _check(history, budget)
+
+
+def _check(history, budget):
+    started = time.perf_counter()
+    result = CheckResult(history.path, len(history.calls), history.complete)
+    valid = []
+    for call in history.calls:
+        problem = static_problem(call)
+        if problem is None:
+            valid.append(call)
+        else:
+            result.violations.append(Violation("static", _call_key(call), problem,
+                                               [summarize(call)]))
+    model = KeyStoreModel()
+    for part in check(model, valid, budget):
+        if part.verdict == OK:
+            result.partitions_ok += 1
+        elif part.verdict == UNKNOWN:
+            result.partitions_unknown += 1
+        else:
+            result.partitions_violated += 1
+            result.violations.append(_linearizability_violation(model, part))
+    if result.violations:
+        result.verdict = VIOLATION
+    elif result.partitions_unknown:
+        result.verdict = UNKNOWN
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _linearizability_violation(model, part):
+    failure = part.failure
+    window, seen = [], set()
+    for op in failure.context + failure.window:
+        if op.source.line not in seen:
+            seen.add(op.source.line)
+            window.append(summarize(op.source, model.describe_op(op)))
+    starts = " / ".join(model.describe_state(s) for s in failure.starts)
+    message = f"{failure.message} (state at the last quiescent point: {starts})"
+    return Violation("linearizability", part.key, message, window,
+                     [model.describe_op(op) for op in failure.prefix],
+                     model.describe_state(failure.state))
+
+
+def _call_key(call):
+    if "key" in call.args:
+        return call.args["key"]
+    if call.status == "SUCCESS" and "key" in call.out:
+        return call.out["key"]
+    return call.args.get("id")
+
+
+def summarize(call, text=None):
+    """A call as a JSON-ready dict (for windows in reports)."""
+    return {"thread": call.thread, "seq": call.seq, "op": call.op, "call": call.call,
+            "ret": call.ret, "status": call.status, "line": call.line,
+            "args": call.args, "out": call.out, "text": text or _call_text(call)}
+
+
+def _call_text(call):
+    args = ", ".join(f"{k}={_value(v)}" for k, v in call.args.items())
+    out = ", ".join(f"{k}={_value(v)}" for k, v in call.out.items())
+    return f"t{call.thread}#{call.seq} {call.op}({args}) -> {call.status or 'pending'}" + \
+        (f" [{out}]" if out else "")
+
+
+def _value(value):
+    if isinstance(value, int) and value > 0xFFFF:
+        return f"{value:#x}"
+    if isinstance(value, str) and len(value) > 16:
+        return value[:16] + "…"
+    return str(value)
+
+
+def format_text(result):
+    """The terminal report: verdict line, then each violation with its window."""
+    lines = [f"{result.path}: {result.verdict.upper()} - {result.calls} calls, "
+             f"partitions {result.partitions_ok} ok / {result.partitions_violated} violated / "
+             f"{result.partitions_unknown} unknown, {result.seconds:.2f} s"
+             + ("" if result.complete else " (run cut short: pending calls)")]
+    if result.partitions_unknown:
+        lines.append("  unknown: the search budget ran out; those keys were not verified")
+    for violation in result.violations:
+        key = "?" if violation.key is None else f"{violation.key:#x}"
+        lines.append(f"[{violation.kind}] key {key}: {violation.message}")
+        lines.append(f"  window ({len(violation.window)} calls):")
+        for call in violation.window:
+            ret = "pending" if call["ret"] is None else call["ret"]
+            lines.append(f"    [{call['call']:>10} .. {ret:>10}] line {call['line']:>7}  "
+                         f"{call['text']}")
+        if violation.kind == "linearizability":
+            lines.append(f"  longest linearizable prefix in the window "
+                         f"({len(violation.prefix)} ops):")
+            lines.extend(f"    {text}" for text in violation.prefix)
+            lines.append(f"  model state there: {violation.state}")
+    return "\n".join(lines)

@@ -1,0 +1,248 @@
+"""Read and validate a psa-stress history file (JSON Lines, docs/history-format.md).
+
+Public API::
+
+    load(path) -> History          # raises HistoryError("line N: what is wrong")
+    History.header                 # the header object, as parsed
+    History.calls                  # [Call], sorted by call stamp
+    History.complete               # the end line's "complete"
+    Call: thread, seq, op, call, ret (None if pending), status (None if pending),
+          args (dict), out (dict, {} unless SUCCESS), line (1-based line number)
+    OPS, CREATE_OPS                # operation names
+    gc_paused()                    # context manager: no cyclic GC (big histories)
+
+Validation is one pass over the file: every rule of the format is checked and the first
+problem raises ``HistoryError`` naming the line. Byte strings stay lower-case hex strings.
+"""
+import contextlib
+import gc
+import json
+import re
+
+FORMAT = "psa-stress-history"
+VERSION = 1
+
+ATTRS = ("lifetime", "id", "type", "bits", "usage", "alg")
+CREATE_OPS = ("import", "generate", "derive", "copy")
+# op -> (integer args, hex args, integer outs on SUCCESS, hex outs on SUCCESS)
+OPS = {
+    "import": (ATTRS, ("material",), ("key",), ()),
+    "generate": (ATTRS, (), ("key",), ()),
+    "derive": (ATTRS, ("secret", "salt", "info"), ("key",), ()),
+    "copy": (("src", "lifetime", "id", "usage", "alg"), (), ("key",), ()),
+    "destroy": (("key",), (), (), ()),
+    "export": (("key",), (), (), ("material",)),
+    "get_attributes": (("key",), (), ATTRS, ()),
+}
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+_STATUS = re.compile(r"[A-Z][A-Z0-9_]*|STATUS\(-?[0-9]+\)")
+
+
+class HistoryError(Exception):
+    """The file breaks the history format; the message starts with "line N:"."""
+
+
+class Call:
+    """One call record of the history."""
+    __slots__ = ("thread", "seq", "op", "call", "ret", "status", "args", "out", "line")
+
+    def __init__(self, thread, seq, op, call, ret, status, args, out, line):
+        self.thread = thread
+        self.seq = seq
+        self.op = op
+        self.call = call
+        self.ret = ret
+        self.status = status
+        self.args = args
+        self.out = out
+        self.line = line
+
+    def __repr__(self):
+        return (f"Call(t{self.thread}#{self.seq} {self.op} [{self.call},{self.ret}] "
+                f"{self.status} line {self.line})")
+
+
+class History:
+    """A validated history: header, calls sorted by call stamp, end-line completeness."""
+    __slots__ = ("path", "header", "calls", "complete")
+
+    def __init__(self, path, header, calls, complete):
+        self.path = path
+        self.header = header
+        self.calls = calls
+        self.complete = complete
+
+
+def load(path):
+    """Read and validate the history file at ``path``; return a ``History``."""
+    with open(path, encoding="utf-8") as stream, gc_paused():
+        return parse(stream, path)
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector: millions of live acyclic objects make it thrash."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse(lines, path="<history>"):
+    """Validate an iterable of JSON lines (header, records, end) into a ``History``."""
+    reader = _Reader()
+    header = None
+    end = None
+    number = 0
+    for number, text in enumerate(lines, 1):
+        if end is not None:
+            raise HistoryError(f"line {number}: data after the end line")
+        obj = _json(text, number)
+        if header is None:
+            header = _check_header(obj, number)
+            reader.threads = header.get("threads")
+        elif "end" in obj and "thread" not in obj:
+            end = _check_end(obj, number)
+        else:
+            reader.record(obj, number)
+    if header is None:
+        raise HistoryError("line 1: empty file, no header")
+    if end is None:
+        raise HistoryError(f"line {number + 1}: truncated: no end line")
+    records, complete = end
+    if records != len(reader.calls):
+        raise HistoryError(f"line {number}: end.records is {records} but the file has "
+                           f"{len(reader.calls)} call records")
+    if complete:
+        pending = next((c for c in reader.calls if c.ret is None), None)
+        if pending is not None:
+            raise HistoryError(f"line {pending.line}: ret is null but end.complete is true")
+    reader.check_unique_stamps()
+    return History(path, header, reader.calls, complete)
+
+
+def _json(text, number):
+    try:
+        obj = json.loads(text)
+    except ValueError as error:
+        raise HistoryError(f"line {number}: not JSON ({error})") from None
+    if type(obj) is not dict:
+        raise HistoryError(f"line {number}: not a JSON object")
+    return obj
+
+
+def _check_header(obj, number):
+    if obj.get("format") != FORMAT:
+        raise HistoryError(f"line {number}: header format is not {FORMAT!r}")
+    if obj.get("version") != VERSION or type(obj.get("version")) is not int:
+        raise HistoryError(f"line {number}: unsupported version {obj.get('version')!r}")
+    store = obj.get("key_store")
+    if type(store) is not dict:
+        raise HistoryError(f"line {number}: header has no key_store object")
+    threads = obj.get("threads")
+    if threads is not None and (type(threads) is not int or threads < 1):
+        raise HistoryError(f"line {number}: header threads must be a positive integer")
+    return obj
+
+
+def _check_end(obj, number):
+    end = obj["end"]
+    if type(end) is not dict or type(end.get("records")) is not int \
+            or type(end.get("complete")) is not bool:
+        raise HistoryError(f"line {number}: end line needs integer records and boolean complete")
+    return end["records"], end["complete"]
+
+
+class _Reader:
+    """Per-record validation with the cross-record state (sort order, per-thread sequence)."""
+
+    def __init__(self):
+        self.calls = []
+        self.threads = None
+        self.last_call = -1
+        self.thread_last = {}        # thread -> its previous Call
+        self.statuses = set()        # status names already validated
+
+    def record(self, obj, number):
+        try:
+            call = Call(obj["thread"], obj["seq"], obj["op"], obj["call"], obj["ret"],
+                        obj["status"], obj["args"], obj.get("out") or {}, number)
+        except KeyError as missing:
+            raise HistoryError(f"line {number}: record has no {missing}") from None
+        spec = OPS.get(call.op)
+        if spec is None:
+            raise HistoryError(f"line {number}: unknown op {call.op!r}")
+        self._check_stamps(call)
+        self._check_thread(call)
+        if call.ret is None:
+            if call.status is not None:
+                raise HistoryError(f"line {number}: pending call (ret null) has a status")
+        elif call.status not in self.statuses:
+            self._check_status(call)
+        _check_fields(call.args, spec[0], spec[1], "args", number)
+        if call.status == "SUCCESS":
+            _check_fields(call.out, spec[2], spec[3], "out", number)
+        elif type(call.out) is not dict:
+            raise HistoryError(f"line {number}: out must be an object")
+        if call.op == "derive" and call.args.get("kdf") != "HKDF-SHA256":
+            raise HistoryError(f"line {number}: derive kdf must be 'HKDF-SHA256'")
+        self.calls.append(call)
+
+    def _check_stamps(self, call):
+        number, stamp, ret = call.line, call.call, call.ret
+        if type(stamp) is not int or stamp < 0:
+            raise HistoryError(f"line {number}: call must be a non-negative integer")
+        if ret is not None and (type(ret) is not int or ret <= stamp):
+            raise HistoryError(f"line {number}: call {stamp} >= ret {ret!r}")
+        if stamp <= self.last_call:
+            raise HistoryError(f"line {number}: records not sorted by call "
+                               f"({stamp} after {self.last_call})")
+        self.last_call = stamp
+
+    def _check_thread(self, call):
+        number, thread = call.line, call.thread
+        previous = self.thread_last.get(thread)
+        if previous is None and (type(thread) is not int or thread < 0 or
+                                 (self.threads is not None and thread >= self.threads)):
+            raise HistoryError(f"line {number}: bad thread {thread!r}")
+        expected = 0 if previous is None else previous.seq + 1
+        if call.seq != expected or type(call.seq) is not int:
+            raise HistoryError(f"line {number}: thread {thread} seq {call.seq!r}, "
+                               f"expected {expected} (gap or disorder)")
+        if previous is not None and (previous.ret is None or previous.ret > call.call):
+            raise HistoryError(f"line {number}: thread {thread} call at {call.call} overlaps "
+                               f"its previous call (line {previous.line}, ret {previous.ret})")
+        self.thread_last[thread] = call
+
+    def _check_status(self, call):
+        if type(call.status) is not str or not _STATUS.fullmatch(call.status):
+            raise HistoryError(f"line {call.line}: bad status {call.status!r}")
+        self.statuses.add(call.status)
+
+    def check_unique_stamps(self):
+        """Stamps come from one counter: no ret may equal another call's call or ret."""
+        stamps = [c.call for c in self.calls]
+        stamps.extend(c.ret for c in self.calls if c.ret is not None)
+        if len(set(stamps)) == len(stamps):
+            return
+        stamps.sort()
+        for before, after in zip(stamps, stamps[1:]):
+            if before == after:
+                line = max(c.line for c in self.calls if after in (c.call, c.ret))
+                raise HistoryError(f"line {line}: stamp {after} is used twice")
+
+
+def _check_fields(values, ints, hexes, where, number):
+    if type(values) is not dict:
+        raise HistoryError(f"line {number}: {where} must be an object")
+    for name in ints:
+        value = values.get(name)
+        if type(value) is not int or value < 0:
+            raise HistoryError(f"line {number}: {where}.{name} must be a non-negative integer")
+    for name in hexes:
+        value = values.get(name)
+        if type(value) is not str or not _HEX.fullmatch(value):
+            raise HistoryError(f"line {number}: {where}.{name} must be lower-case hex bytes")

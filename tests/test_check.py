@@ -1,0 +1,141 @@
+"""scenarios/check.py end to end: hand-made fixtures and randomised linearizable histories."""
+import importlib.util
+import json
+import os
+import random
+
+import pytest
+
+from scenarios.check import check_file, check_history, format_text
+from scenarios.history import HistoryError, parse
+
+HERE = os.path.dirname(__file__)
+HISTORIES = os.path.join(HERE, "histories")
+
+
+def _load_bench():
+    path = os.path.join(HERE, "..", "bench", "bench_checker.py")
+    spec = importlib.util.spec_from_file_location("bench_checker", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+
+def fixture(name):
+    return os.path.join(HISTORIES, name + ".jsonl")
+
+
+# violation fixture -> (kind, key, lines of the calls the window must contain, message part)
+VIOLATIONS = {
+    "violation_double_destroy": ("linearizability", 0x40000001, {3, 4}, "nothing to destroy"),
+    "violation_export_other_key": ("linearizability", 0x40000001, {2, 4}, "material"),
+    "violation_persistent_double_import": ("linearizability", 7, {2, 3}, "already present"),
+    "violation_seen_before_creation": ("linearizability", 0x40000001, {2}, "state: ABSENT"),
+    "violation_generate_two_materials": ("linearizability", 0x40000001, {3, 4}, "material"),
+    "violation_wrong_attributes": ("linearizability", 0x40000001, {3}, "bits=256"),
+    "violation_export_after_destroy": ("linearizability", 0x40000001, {3, 4}, "ABSENT"),
+    "violation_corruption_detected": ("static", 0x40000001, {3}, "CORRUPTION_DETECTED"),
+    "violation_copy_wrong_bytes": ("linearizability", 0x40000003, {4, 5}, "material"),
+}
+LINEARIZABLE = sorted(name[:-6] for name in os.listdir(HISTORIES) if name.startswith("ok_"))
+
+
+@pytest.mark.parametrize("name", sorted(VIOLATIONS))
+def test_violation_fixture_is_rejected_with_its_culprits_in_the_window(name):
+    kind, key, culprit_lines, words = VIOLATIONS[name]
+    result = check_file(fixture(name))
+    assert result.verdict == "violation"
+    assert len(result.violations) == 1
+    violation = result.violations[0]
+    assert (violation.kind, violation.key) == (kind, key)
+    assert words in violation.message
+    assert culprit_lines <= {call["line"] for call in violation.window}
+    assert len(violation.window) <= 4
+    text = format_text(result)
+    assert "VIOLATION" in text and f"[{kind}] key {key:#x}" in text
+
+
+def test_linearizable_fixtures_exist():
+    assert len(LINEARIZABLE) >= 9
+
+
+@pytest.mark.parametrize("name", LINEARIZABLE)
+def test_linearizable_fixture_is_accepted(name):
+    result = check_file(fixture(name))
+    assert result.verdict == "ok", format_text(result)
+    assert result.partitions_violated == result.partitions_unknown == 0
+    assert result.partitions_ok >= 1
+
+
+def test_bad_input_raises_history_error():
+    with pytest.raises(HistoryError, match="line 5: truncated"):
+        check_file(fixture("bad_truncated"))
+
+
+def test_report_json_shape():
+    result = check_file(fixture("violation_double_destroy"))
+    report = json.loads(json.dumps(result.to_json()))
+    assert report["verdict"] == "violation" and report["calls"] == 3
+    assert report["partitions"] == {"ok": 0, "violated": 1, "unknown": 0}
+    violation = report["violations"][0]
+    assert violation["kind"] == "linearizability" and violation["key"] == 0x40000001
+    assert [c["line"] for c in violation["window"]] == [2, 3, 4]   # import, destroy, destroy
+    assert violation["state"] == "ABSENT" and violation["prefix"] == []
+
+
+def test_budget_exhaustion_makes_the_verdict_unknown():
+    records = bench.simulate(seed=5, calls=400, threads=6, volatile_pool=2, persistent_ids=1)
+    history = as_history(records, 6)
+    assert check_history(history).verdict == "ok"
+    result = check_history(history, budget=50)
+    assert result.verdict == "unknown" and result.partitions_unknown >= 1
+    assert "budget ran out" in format_text(result)
+
+
+def as_history(records, threads, complete=True):
+    header = {"format": "psa-stress-history", "version": 1, "threads": threads,
+              "key_store": {"kind": "dynamic", "slot_count": 32}}
+    end = {"end": {"records": len(records), "complete": complete}}
+    return parse([json.dumps(obj) for obj in (header, *records, end)])
+
+
+def test_randomised_linearizable_histories_are_accepted():
+    """Simulated runs (LP inside each interval) are linearizable by construction."""
+    rng = random.Random(7)
+    statuses = set()
+    for case in range(300):
+        threads = rng.randint(2, 6)
+        cut = rng.choice((None, None, 0.7))
+        records = bench.simulate(seed=case, calls=rng.randint(10, 60), threads=threads,
+                                 volatile_pool=rng.randint(1, 3),
+                                 persistent_ids=rng.randint(0, 2), cut=cut)
+        statuses.update((r["op"], r["status"]) for r in records)
+        result = check_history(as_history(records, threads, complete=cut is None))
+        assert result.verdict == "ok", (case, format_text(result))
+    for expected in [("copy", "SUCCESS"), ("export", "SUCCESS"), ("destroy", "SUCCESS"),
+                     ("import", "ALREADY_EXISTS"), ("export", "INVALID_HANDLE"),
+                     ("copy", "NOT_PERMITTED"), ("export", None), ("generate", None)]:
+        assert expected in statuses   # the generator exercised it
+
+
+def test_randomised_corrupted_histories_are_rejected():
+    """Without generate/copy every material is known: bytes no key ever had are rejected."""
+    mix = (("import", 3), ("destroy", 3), ("export", 5), ("get_attributes", 2))
+    rejected = 0
+    for case in range(60):
+        records = bench.simulate(seed=1000 + case, calls=80, threads=4, volatile_pool=3,
+                                 persistent_ids=1, mix=mix)
+        exports = [r for r in records if r["op"] == "export" and r["status"] == "SUCCESS"]
+        if not exports:
+            continue
+        victim = exports[len(exports) // 2]
+        victim["out"]["material"] = "ff" * 16
+        result = check_history(as_history(records, 4))
+        assert result.verdict == "violation", case
+        lines = {call["line"] for v in result.violations for call in v.window}
+        assert records.index(victim) + 2 in lines
+        rejected += 1
+    assert rejected >= 40

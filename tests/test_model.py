@@ -1,0 +1,216 @@
+"""scenarios/model.py: PSA rules, static checks, copy candidates and read-only exports."""
+import json
+
+import pytest
+
+from scenarios.check import check_history
+from scenarios.history import parse
+from scenarios.model import KeyStoreModel, static_problem
+
+VOL = 0x40000000
+K1, K2, K3 = VOL + 1, VOL + 2, VOL + 3
+AES, CTR = 0x2400, 0x04C01000
+A, B, C = "aa" * 16, "bb" * 16, "cc" * 16
+
+
+def attrs(lifetime=0, id=0, usage=3, alg=CTR, bits=128, type=AES):
+    return {"lifetime": lifetime, "id": id, "type": type, "bits": bits, "usage": usage,
+            "alg": alg}
+
+
+def imp(material, **kw):
+    return "import", dict(attrs(**kw), material=material)
+
+
+def copy(src, lifetime=0, id=0, usage=3, alg=CTR):
+    return "copy", {"src": src, "lifetime": lifetime, "id": id, "usage": usage, "alg": alg}
+
+
+def on(op, key):
+    return op, {"key": key}
+
+
+def history(*steps, complete=True):
+    """steps: (thread, call, ret, (op, args), status, out)."""
+    seqs, records = {}, []
+    for thread, call, ret, (op, args), status, out in sorted(steps, key=lambda s: s[1]):
+        seqs[thread] = seqs.get(thread, -1) + 1
+        record = {"thread": thread, "seq": seqs[thread], "op": op, "call": call, "ret": ret,
+                  "status": status, "args": args}
+        if out is not None:
+            record["out"] = out
+        records.append(record)
+    header = {"format": "psa-stress-history", "version": 1, "threads": 8,
+              "key_store": {"kind": "static", "slot_count": 32}}
+    end = {"end": {"records": len(records), "complete": complete}}
+    return parse([json.dumps(obj) for obj in (header, *records, end)])
+
+
+def verdict(*steps, complete=True):
+    return check_history(history(*steps, complete=complete)).verdict
+
+
+def single_call(op_args, status, out=None, ret=2):
+    return history((0, 1, ret, op_args, status, out)).calls[0]
+
+
+@pytest.mark.parametrize("op_args, status, out, words", [
+    (on("export", K1), "CORRUPTION_DETECTED", None, "must never surface"),
+    (on("destroy", K1), "GENERIC_ERROR", None, "must never surface"),
+    (on("get_attributes", K1), "BAD_STATE", None, "must never surface"),
+    (on("export", K1), "DOES_NOT_EXIST", None, "must never surface"),
+    (on("get_attributes", K1), "NOT_PERMITTED", None, "not a legitimate result"),
+    (on("export", K1), "STATUS(-123)", None, "not a legitimate result"),
+    (imp(A), "ALREADY_EXISTS", None, "not a legitimate result"),
+    (imp(A), "INVALID_HANDLE", None, "not a legitimate result"),
+    (imp(A, lifetime=1, id=5), "SUCCESS", {"key": 6}, "returned key 0x6"),
+    (imp(A), "SUCCESS", {"key": 5}, "outside the volatile range"),
+    (imp(A, id=5), "SUCCESS", {"key": K1}, "non-zero id"),
+    (imp(A, lifetime=1, id=VOL + 9), "SUCCESS", {"key": VOL + 9}, "outside the user range"),
+])
+def test_static_problems(op_args, status, out, words):
+    assert words in static_problem(single_call(op_args, status, out))
+
+
+@pytest.mark.parametrize("op_args, status, out", [
+    (imp(A, lifetime=1, id=5), "ALREADY_EXISTS", None),
+    (copy(K1), "INVALID_HANDLE", None),
+    (("generate", attrs()), "INSUFFICIENT_ENTROPY", None),
+    (on("export", K1), "BUFFER_TOO_SMALL", None),
+    (on("destroy", K1), "STORAGE_FAILURE", None),
+    (imp(A), "SUCCESS", {"key": K1}),
+    (imp(A, lifetime=1, id=5), "SUCCESS", {"key": 5}),
+])
+def test_legitimate_results_have_no_static_problem(op_args, status, out):
+    assert static_problem(single_call(op_args, status, out)) is None
+
+
+def test_static_violation_is_reported_and_the_call_left_out_of_the_search():
+    result = check_history(history((0, 1, 2, imp(A), "SUCCESS", {"key": K1}),
+                                   (0, 3, 4, on("destroy", K1), "SERVICE_FAILURE", None),
+                                   (0, 5, 6, on("export", K1), "SUCCESS", {"material": A})))
+    assert [v.kind for v in result.violations] == ["static"]
+    assert result.partitions_ok == 1
+
+
+def test_persistent_key_reports_extended_usage_but_a_volatile_one_does_not():
+    sign = dict(usage=0x1001, alg=0x06000609, type=0x7112, bits=256)
+    persistent = (0, 1, 2, imp(A, lifetime=1, id=3, **sign), "SUCCESS", {"key": 3})
+    volatile = (0, 1, 2, imp(A, **sign), "SUCCESS", {"key": K1})
+    seen_p = (1, 3, 4, on("get_attributes", 3), "SUCCESS",
+              attrs(lifetime=1, id=3, **dict(sign, usage=0x1401)))
+    seen_v = (1, 3, 4, on("get_attributes", K1), "SUCCESS",
+              attrs(lifetime=0, id=K1, **dict(sign, usage=0x1401)))
+    assert verdict(persistent, seen_p) == "ok"
+    assert verdict(volatile, seen_v) == "violation"
+
+
+def test_copy_of_a_source_destroyed_before_the_copy_started_is_rejected_on_both_sides():
+    result = check_history(history((0, 1, 2, imp(A), "SUCCESS", {"key": K1}),
+                                   (0, 3, 4, on("destroy", K1), "SUCCESS", None),
+                                   (1, 5, 6, copy(K1), "SUCCESS", {"key": K2})))
+    messages = {v.key: v.message for v in result.violations}
+    assert "the source is absent" in messages[K1]
+    assert "no candidate source instance could have been copied" in messages[K2]
+
+
+def test_copy_candidates_are_every_instance_that_may_be_live():
+    """The source is destroyed and re-imported during the copy: either instance may be
+    copied, a third material is impossible."""
+    steps = [(0, 1, 2, imp(A), "SUCCESS", {"key": K1}),
+             (1, 3, 20, copy(K1), "SUCCESS", {"key": K2}),
+             (0, 4, 5, on("destroy", K1), "SUCCESS", None),
+             (0, 6, 7, imp(B), "SUCCESS", {"key": K1})]
+    result = KeyStoreModel().partition(history(*steps).calls)
+    destination = dict(result)[K2][0]
+    assert {d[-1] for d in destination.descs} == {A, B}
+    for material, expected in ((A, "ok"), (B, "ok"), (C, "violation")):
+        export = (1, 21, 22, on("export", K2), "SUCCESS", {"material": material})
+        assert verdict(*steps, export) == expected
+
+
+def test_copy_policy_is_the_intersection():
+    steps = [(0, 1, 2, imp(A, usage=0x3, alg=CTR), "SUCCESS", {"key": K1}),
+             (0, 3, 4, copy(K1, usage=0x1, alg=0), "SUCCESS", {"key": K2})]
+
+    def shown(usage, alg):
+        return (0, 5, 6, on("get_attributes", K2), "SUCCESS",
+                attrs(id=K2, usage=usage, alg=alg))
+    assert verdict(*steps, shown(0x1, 0)) == "ok"
+    assert verdict(*steps, shown(0x1, CTR)) == "violation"
+    assert verdict(*steps, shown(0x3, 0)) == "violation"
+
+
+@pytest.mark.parametrize("usage, status, expected", [
+    (0x1, "NOT_PERMITTED", "ok"), (0x3, "NOT_PERMITTED", "violation"),
+    (0x3, "INVALID_HANDLE", "violation"), (0x1, "SUCCESS", "violation"),
+])
+def test_copy_source_side_rules(usage, status, expected):
+    out = {"key": K2} if status == "SUCCESS" else None
+    assert verdict((0, 1, 2, imp(A, usage=usage), "SUCCESS", {"key": K1}),
+                   (0, 3, 4, copy(K1), status, out)) == expected
+
+
+def test_export_needs_export_usage():
+    created = (0, 1, 2, imp(A, usage=0x2), "SUCCESS", {"key": K1})
+    assert verdict(created, (0, 3, 4, on("export", K1), "NOT_PERMITTED", None)) == "ok"
+    assert verdict(created, (0, 3, 4, on("export", K1), "SUCCESS", {"material": A})) == \
+        "violation"
+
+
+def test_destroy_with_a_storage_error_may_or_may_not_have_destroyed():
+    steps = [(0, 1, 2, imp(A, lifetime=1, id=2), "SUCCESS", {"key": 2}),
+             (0, 3, 4, on("destroy", 2), "STORAGE_FAILURE", None)]
+    assert verdict(*steps, (0, 5, 6, on("export", 2), "SUCCESS", {"material": A})) == "ok"
+    assert verdict(*steps, (0, 5, 6, on("export", 2), "INVALID_HANDLE", None)) == "ok"
+
+
+def test_derived_material_is_hkdf_sha256():
+    # RFC 5869 test case 1, first 16 bytes of the OKM
+    derive = ("derive", dict(attrs(), kdf="HKDF-SHA256", secret="0b" * 22,
+                             salt="000102030405060708090a0b0c", info="f0f1f2f3f4f5f6f7f8f9"))
+    created = (0, 1, 2, derive, "SUCCESS", {"key": K1})
+    good = "3cb25f25faacd57a90434f64d0362f2a"
+    assert verdict(created, (0, 3, 4, on("export", K1), "SUCCESS", {"material": good})) == "ok"
+    assert verdict(created, (0, 3, 4, on("export", K1), "SUCCESS", {"material": A})) == \
+        "violation"
+
+
+def test_pending_volatile_create_may_have_made_any_volatile_key():
+    pending = (0, 1, None, imp(A), None, None)
+    export = (1, 2, 3, on("export", K3), "SUCCESS", {"material": A})
+    assert verdict(pending, export, complete=False) == "ok"
+    assert verdict((0, 1, None, imp(B), None, None), export, complete=False) == "violation"
+
+
+def test_exports_are_read_only_only_when_they_cannot_bind_material():
+    steps = [(0, 1, 2, ("generate", attrs()), "SUCCESS", {"key": K1}),
+             (1, 3, 6, on("export", K1), "SUCCESS", {"material": A}),
+             (2, 4, 7, on("export", K1), "SUCCESS", {"material": A}),
+             (1, 8, 9, on("export", K1), "SUCCESS", {"material": A}),
+             (0, 10, 11, imp(B), "SUCCESS", {"key": K2}),
+             (0, 12, 13, on("export", K2), "SUCCESS", {"material": B})]
+    parts = dict(KeyStoreModel().partition(history(*steps).calls))
+    exports = [op for op in parts[K1] if op.source.op == "export"]
+    assert [op.readonly for op in exports] == [False, False, True]
+    assert [op.readonly for op in parts[K2] if op.source.op == "export"] == [True]
+
+
+def test_pending_create_of_a_present_persistent_key_is_optional():
+    assert verdict((0, 1, 2, imp(A, lifetime=1, id=4), "SUCCESS", {"key": 4}),
+                   (1, 3, None, imp(B, lifetime=1, id=4), None, None),
+                   (0, 4, 5, on("export", 4), "SUCCESS", {"material": A}),
+                   complete=False) == "ok"
+
+
+def test_describe_state_and_explain_name_the_key():
+    model = KeyStoreModel()
+    parts = dict(model.partition(history((0, 1, 2, imp(A), "SUCCESS", {"key": K1}),
+                                         (0, 3, 4, on("export", K1), "SUCCESS",
+                                          {"material": B})).calls))
+    create, export = parts[K1]
+    state = model.step(model.init(), create)[0]
+    assert model.step(state, export) == ()
+    assert "material=aaaa" in model.describe_state(state)
+    assert model.describe_state(model.init()) == "ABSENT"
+    assert "export(0x40000001) -> SUCCESS" in model.explain(state, export)
