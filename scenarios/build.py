@@ -7,11 +7,12 @@ A variant name is ``<sanitizer>[-static<N>]``:
   ...-static16  the static key store (MBEDTLS_PSA_KEY_STORE_DYNAMIC off) with 16 slots
 
 The build directory is ``build/<variant>/`` for the default tree and
-``build/<variant>@<hash of the tree path>/`` for any other tree. CMake/make rebuild what changed;
-in addition a content fingerprint of the tree and of harness/ is stored in the build directory,
-and a mismatch forces a clean rebuild, so a mutated tree is never tested with a stale library.
+``build/<variant>@<hash of the tree path>/`` for any other tree. make rebuilds what changed, and
+a content manifest of the tree and of harness/ kept in the build directory makes sure every file
+whose content changed is recompiled, so a mutated tree is never tested with a stale library.
 """
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 from dataclasses import dataclass
 
 from scenarios import tools
-from scenarios.source import REPO, SetupError
+from scenarios.source import REPO, SetupError, file_hashes
 
 SANITIZERS = {"tsan": "thread", "plain": "none", "asan": "address"}
 BUILD_ROOT = os.path.join(REPO, "build")
@@ -70,36 +71,49 @@ def build_directory(variant, tree):
     return os.path.join(BUILD_ROOT, f"{variant.name}@{tag}")
 
 
-def harness_fingerprint():
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(HARNESS_DIR):
-        dirs.sort()
-        for name in sorted(files):
-            with open(os.path.join(root, name), "rb") as handle:
-                digest.update(name.encode() + handle.read())
-    with open(os.path.join(REPO, "CMakeLists.txt"), "rb") as handle:
-        digest.update(handle.read())
-    return digest.hexdigest()[:16]
-
-
 def ensure_built(variant_name, tree, log=print):
-    """Configure (once) and build the variant; return a Build. Raises SetupError on failure."""
+    """Configure (once) and build the variant; return a Build. Raises SetupError on failure.
+
+    make decides what to rebuild from timestamps; a content manifest kept in the build directory
+    catches the edits timestamps miss (a file copied in with an old mtime): every file whose
+    content changed since the last build is touched first, so that it is recompiled.
+    """
     variant = Variant.parse(variant_name)
     ensure_tools(log)
     directory = build_directory(variant, tree)
-    stamp_path = os.path.join(directory, "psa-stress.fingerprint")
-    fingerprint = f"{tree.fingerprint()}:{harness_fingerprint()}"
-    previous = _read(stamp_path)
-    if not os.path.isfile(os.path.join(directory, "CMakeCache.txt")):
+    fresh = not os.path.isfile(os.path.join(directory, "CMakeCache.txt"))
+    if fresh:
         _configure(variant, tree, directory, log)
-    clean = previous is not None and previous != fingerprint
-    if previous != fingerprint:
-        log(f"building {variant.name} from {tree.path} ...")
-    _run(["cmake", "--build", directory, "-j", str(os.cpu_count() or 2)]
-         + (["--clean-first"] if clean else []), "build")
-    with open(stamp_path, "w", encoding="utf-8") as handle:
-        handle.write(fingerprint)
+    manifest_path = os.path.join(directory, "psa-stress.manifest.json")
+    current = tree.manifest()
+    current.update(file_hashes([HARNESS_DIR]))
+    previous = _read_manifest(manifest_path)
+    command = ["cmake", "--build", directory, "-j", str(os.cpu_count() or 2)]
+    if previous:
+        changed = _touch_changed(current, previous)
+        if changed:
+            log(f"rebuilding {variant.name}: {changed} files changed in {tree.path}")
+    elif not fresh:
+        command.append("--clean-first")     # a build of unknown provenance: start over
+    _run(command, "build")
+    with open(manifest_path, "w", encoding="utf-8") as handle:
+        json.dump(current, handle)
     return Build(variant, directory)
+
+
+def _touch_changed(current, previous):
+    changed = [path for path, digest in current.items() if previous.get(path) != digest]
+    for path in changed:
+        os.utime(path)
+    return len(changed)
+
+
+def _read_manifest(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (FileNotFoundError, ValueError):
+        return {}
 
 
 def _configure(variant, tree, directory, log):
@@ -118,11 +132,3 @@ def _run(command, what):
                   if "error" in line.lower()]
         detail = errors[0] if errors else (result.stderr.strip().splitlines() or ["?"])[-1]
         raise SetupError(f"CMake {what} failed: {detail.strip()}")
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except FileNotFoundError:
-        return None

@@ -72,7 +72,11 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    if argv[0] == "test" and not {"-h", "--help"} & set(argv[1:]):
+        args, args.pytest_args = parser.parse_args(["test"]), argv[1:]   # all of it for pytest
+    else:
+        args = parser.parse_args(argv)
     handler = {"run": cmd_run, "check": cmd_check, "list": cmd_list, "test": cmd_test}
     try:
         return handler[args.command](args)

@@ -43,19 +43,34 @@ class Tree:
     version: str       # MBEDTLS_VERSION_STRING
     origin: str        # "--mbedtls-dir", "submodule" or "debian-source"
 
+    def manifest(self):
+        """{absolute path: content hash} of everything the build reads (library/, include/)."""
+        return file_hashes(os.path.join(self.path, sub) for sub in ("library", "include"))
+
     def fingerprint(self):
-        """Content hash of everything the build reads (library/ and include/)."""
-        digest = hashlib.sha256()
-        for sub in ("library", "include"):
-            for root, dirs, files in os.walk(os.path.join(self.path, sub)):
-                dirs.sort()
-                for name in sorted(files):
-                    if name.endswith((".c", ".h")):
-                        full = os.path.join(root, name)
-                        digest.update(os.path.relpath(full, self.path).encode())
-                        with open(full, "rb") as handle:
-                            digest.update(handle.read())
-        return digest.hexdigest()[:16]
+        """One content hash of the tree (as in reports)."""
+        return combined_hash(self.manifest(), self.path)
+
+
+def file_hashes(directories, suffixes=(".c", ".h")):
+    """{path: sha256 prefix} of the matching files under the given directories."""
+    hashes = {}
+    for top in directories:
+        for root, _dirs, files in os.walk(top):
+            for name in files:
+                if name.endswith(suffixes):
+                    full = os.path.join(root, name)
+                    with open(full, "rb") as handle:
+                        hashes[full] = hashlib.sha256(handle.read()).hexdigest()[:16]
+    return hashes
+
+
+def combined_hash(hashes, base):
+    """An order-independent digest of a file_hashes() result, with paths relative to base."""
+    digest = hashlib.sha256()
+    for path in sorted(hashes):
+        digest.update(f"{os.path.relpath(path, base)}={hashes[path]};".encode())
+    return digest.hexdigest()[:16]
 
 
 def read_version(path):
