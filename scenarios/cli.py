@@ -150,7 +150,7 @@ def cmd_list(_args):
 
 def cmd_test(args):
     """Run pytest on tests/, with Debian's python3-pytest if this interpreter lacks pytest."""
-    command = ["-m", "pytest", os.path.join(REPO, "tests"), *args.pytest_args]
+    command = ["-m", "pytest", *args.pytest_args]   # pytest.ini: testpaths = tests
     for python in (sys.executable, "/usr/bin/python3"):
         if os.path.exists(python) and _has_pytest(python):
             return subprocess.run([python, *command], cwd=REPO).returncode
