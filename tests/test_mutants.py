@@ -1,0 +1,40 @@
+"""The mutant catalogue applies exactly to 3.6.6, refuses trees it does not fit, and a small
+subset is detected (a regression in detection power turns CI red)."""
+import os
+
+import pytest
+
+from mutants.catalog import MUTANTS
+from scenarios import mutants
+from scenarios.source import SetupError
+from tests.stress_env import stock_tree
+
+CI_SUBSET = ("unlocked-reserve", "double-destroy")
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
+def test_each_mutant_is_one_exact_edit_of_3_6_6(mutant):
+    with open(os.path.join(stock_tree().path, mutant.path), encoding="utf-8") as handle:
+        assert handle.read().count(mutant.old) == 1
+    assert mutant.old != mutant.new and mutant.oracles and mutant.breaks
+
+
+def test_catalogue_is_large_enough_and_ids_unique():
+    assert len(MUTANTS) >= 15
+    assert len({m.id for m in MUTANTS}) == len(MUTANTS)
+
+
+def test_a_mutant_that_does_not_fit_is_refused(monkeypatch, tmp_path):
+    bad = MUTANTS[0].__class__(**{**MUTANTS[0].__dict__, "old": "no such text\n"})
+    monkeypatch.setattr(mutants, "WORKSPACE", str(tmp_path / "ws"))
+    with pytest.raises(SetupError, match="does not apply"):
+        mutants.apply(bad, stock_tree())
+
+
+@pytest.mark.parametrize("mutant_id", CI_SUBSET)
+def test_ci_subset_is_detected(mutant_id, tmp_path):
+    (mutant,) = mutants.select(mutant_id)
+    row = mutants.measure(mutant, stock_tree(), runs=1, budget=60,
+                          directory=str(tmp_path), log=lambda _m: None)
+    assert row.detected, f"{mutant_id} escaped every oracle for 60 s"
+    assert "driver-error" not in row.oracles, "the mutant broke the driver instead"
