@@ -1,6 +1,13 @@
-"""Benchmark the history checker on a synthetic PSA-like history (linearizable by construction).
+"""Benchmark the history checker: time, CPU time and peak memory of `check_file` per history.
 
-    python3 bench/bench_checker.py [--calls 1000000] [--threads 8] [--seed 1] [--keep FILE]
+    python3 bench/bench_checker.py [--driver build/plain/psa-stress] [--jsonl]
+                                   [--sizes 10000,100000,1000000] [--seed 1]
+
+Histories: the driver's real ones (8 threads, shared ids; binary form, and JSON Lines with
+--jsonl), synthetic ones of the same lengths (to show cost is linear in length), and a hot key
+(16 threads, one volatile id, 20 k calls). Each is checked in a fresh interpreter, so peak memory
+(ru_maxrss) is that one check's. Issue targets: 1 M calls <= 5 s reading included, hot key 20 k
+<= 2 s, peak <= 500 MB.
 
 ``simulate`` is a discrete-event simulation of the sequential key store: each call gets an
 interval [call, ret] and a linearization point inside it; results are computed by applying the
@@ -13,13 +20,17 @@ import hmac
 import json
 import os
 import random
+import shutil
+import subprocess
 import sys
 import tempfile
-import time
 
 VOLATILE_MIN = 0x40000000
 AES, CTR = 0x2400, 0x04C01000
 EXPORT, COPY, SIGN_HASH = 0x1, 0x2, 0x1000
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+DRIVER_MIX = "import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3"
+REGISTER_MIX = "import=3,generate=1,destroy=3,export=4,get_attributes=3"   # the C fast path's
 MIX = (("import", 3), ("generate", 2), ("derive", 1), ("copy", 1), ("destroy", 4),
        ("export", 6), ("get_attributes", 3))
 
@@ -187,35 +198,68 @@ def write_history(path, records, threads, complete=True, seed=0):
         stream.write(json.dumps({"end": {"records": len(records), "complete": complete}}) + "\n")
 
 
+def _measure(path, fast=True):
+    """Check ``path`` in a fresh interpreter: (verdict, calls, seconds, cpu seconds, peak MB);
+    ``fast=False`` disables the C fast path (scenarios/fast_check.py)."""
+    code = ("import json, resource, sys, time; sys.path.insert(0, sys.argv[2]);"
+            "from scenarios.check import check_file;"
+            "t, c = time.perf_counter(), time.process_time(); r = check_file(sys.argv[1]);"
+            "print(json.dumps([r.verdict, r.calls, time.perf_counter() - t,"
+            " time.process_time() - c,"
+            " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))")
+    env = dict(os.environ, **({} if fast else {"PSA_STRESS_FAST_CHECK": "0"}))
+    out = subprocess.run([sys.executable, "-c", code, path, ROOT], check=True,
+                         capture_output=True, text=True, env=env).stdout
+    return json.loads(out)
+
+
+def _report(label, path, fast=True):
+    verdict, calls, seconds, cpu, peak = _measure(path, fast)
+    print(f"{label:<44} {calls:>9,} calls  {seconds:7.2f} s  cpu {cpu:7.2f} s  "
+          f"{calls / cpu:>9,.0f} calls/cpu-s  peak {peak:6.0f} MB  {verdict}", flush=True)
+
+
+def _driver_history(driver, directory, calls, threads, binary, mix=DRIVER_MIX):
+    path = os.path.join(directory, f"driver-{calls}-{threads}-{len(mix)}"
+                        + ("" if binary else ".jsonl"))
+    subprocess.run([driver, "--threads", str(threads), "--ops", str(calls), "--mix", mix,
+                    "--history", path], check=True, capture_output=True)
+    return path
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=1_000_000)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--driver", help="psa-stress executable: also measure its real histories")
+    parser.add_argument("--sizes", default="10000,100000,1000000",
+                        help="history lengths (calls), comma-separated")
+    parser.add_argument("--jsonl", action="store_true",
+                        help="also measure the driver's JSON Lines form (slower to read)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", help="write the history here instead of a temporary file")
     options = parser.parse_args()
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from scenarios import history
-    from scenarios.check import check_history
-
-    started = time.perf_counter()
-    records = simulate(options.seed, options.calls, options.threads)
-    path = options.keep or os.path.join(tempfile.mkdtemp(), "bench.jsonl")
-    write_history(path, records, options.threads, seed=options.seed)
-    print(f"generated {len(records)} calls in {time.perf_counter() - started:.1f} s: {path}")
-    started = time.perf_counter()
-    loaded = history.load(path)
-    loaded_at = time.perf_counter()
-    result = check_history(loaded)
-    done = time.perf_counter()
-    total = done - started
-    print(f"load {loaded_at - started:.2f} s, check {done - loaded_at:.2f} s, "
-          f"total {total:.2f} s = {len(records) / total:,.0f} calls/s; verdict {result.verdict}, "
-          f"partitions {result.partitions_ok} ok / {result.partitions_violated} violated / "
-          f"{result.partitions_unknown} unknown")
-    if not options.keep:
-        os.remove(path)
-    return 0 if result.verdict == "ok" else 1
+    sizes = [int(size) for size in options.sizes.split(",")]
+    directory = tempfile.mkdtemp(prefix="bench-checker-")
+    try:
+        if options.driver:
+            for calls in sizes:
+                _report(f"driver binary, 8 threads", _driver_history(
+                    options.driver, directory, calls, 8, True))
+                if options.jsonl:
+                    _report(f"driver JSON Lines, 8 threads", _driver_history(
+                        options.driver, directory, calls, 8, False))
+                path = _driver_history(options.driver, directory, calls, 8, True, REGISTER_MIX)
+                _report("driver binary, register ops, Python only", path, fast=False)
+                _report("driver binary, register ops, C fast path", path)
+        for calls in sizes:
+            path = os.path.join(directory, f"synthetic-{calls}.jsonl")
+            write_history(path, simulate(options.seed, calls, 8), 8, seed=options.seed)
+            _report("synthetic JSON Lines, 8 threads, 8+4 ids", path)
+        path = os.path.join(directory, "hot.jsonl")
+        write_history(path, simulate(options.seed, 20_000, 16, volatile_pool=1, persistent_ids=0),
+                      16, seed=options.seed)
+        _report("synthetic hot key: 16 threads, one id", path)
+    finally:
+        shutil.rmtree(directory)
+    return 0
 
 
 if __name__ == "__main__":

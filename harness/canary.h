@@ -7,7 +7,11 @@
 #if defined(PSA_STRESS_TEST_BUILD)
 #include <stdbool.h>
 
-bool canary_start(void); /* false if a thread could not be started */
+#define CANARY_THREADS 2
+
+/* Starts the canary threads as nemesis participants first_participant and the next one; false
+ * if a thread could not be started. */
+bool canary_start(unsigned first_participant);
 void canary_join(void);
 #endif
 

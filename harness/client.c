@@ -3,18 +3,12 @@
  * Every PSA call is made through CALL_STAMPED, so each record's [call, ret] interval contains the
  * whole call and nothing that another thread could observe happens outside it. Arguments are
  * built before the first ticket and outputs copied after the second. */
-#include "client.h"
+#include "client_ops.h"
 
 #include <assert.h>
 #include <string.h>
 
-/* The only way a PSA call is made: between the two tickets (linearizability.md §5.3). */
-#define CALL_STAMPED(c, r, psa_call)              \
-    do {                                          \
-        (r)->call = history_stamp(&(c)->log);     \
-        (r)->status = (psa_call);                 \
-        (r)->ret = history_stamp(&(c)->log);      \
-    } while (0)
+#include "nemesis.h"
 
 /* Derive inputs that are the same for every call; the per-call salt makes each key unique. */
 static const uint8_t derive_secret[32] = {
@@ -36,6 +30,11 @@ psa_status_t client_setup(void)
     psa_set_key_usage_flags(&a, PSA_KEY_USAGE_DERIVE);
     psa_set_key_algorithm(&a, PSA_ALG_HKDF(PSA_ALG_SHA_256));
     return psa_import_key(&a, derive_secret, sizeof(derive_secret), &derive_secret_key);
+}
+
+psa_key_id_t client_setup_key(void)
+{
+    return MBEDTLS_SVC_KEY_ID_GET_KEY_ID(derive_secret_key);
 }
 
 static psa_key_attributes_t to_psa_attrs(const record_attrs_t *ra)
@@ -84,10 +83,11 @@ static void run_generate(client_t *c, record_t *r)
 }
 
 /* HKDF-SHA-256 setup, inputs and output_key as one call. Besides output_key, only the SECRET
- * input touches the key store (a read of derive_secret_key, which no worker can destroy); a
- * wider stamped interval is sound. Returns the first error. */
+ * input touches the key store (a read of `secret`: derive_secret_key, which no worker can
+ * destroy, or for derive_from a key of the store); a wider stamped interval is sound. Returns
+ * the first error. */
 static psa_status_t derive_key(const psa_key_attributes_t *a, const uint8_t *salt,
-                               mbedtls_svc_key_id_t *key)
+                               mbedtls_svc_key_id_t secret, mbedtls_svc_key_id_t *key)
 {
     psa_key_derivation_operation_t op = PSA_KEY_DERIVATION_OPERATION_INIT;
     psa_status_t status = psa_key_derivation_setup(&op, PSA_ALG_HKDF(PSA_ALG_SHA_256));
@@ -96,8 +96,7 @@ static psa_status_t derive_key(const psa_key_attributes_t *a, const uint8_t *sal
                                                 salt, RECORD_SALT_LEN);
     }
     if (status == PSA_SUCCESS) {
-        status = psa_key_derivation_input_key(&op, PSA_KEY_DERIVATION_INPUT_SECRET,
-                                              derive_secret_key);
+        status = psa_key_derivation_input_key(&op, PSA_KEY_DERIVATION_INPUT_SECRET, secret);
     }
     if (status == PSA_SUCCESS) {
         status = psa_key_derivation_input_bytes(&op, PSA_KEY_DERIVATION_INPUT_INFO,
@@ -116,7 +115,20 @@ static void run_derive(client_t *c, record_t *r)
     gen_create_attrs(&c->gen, &r->attrs);
     gen_unique_bytes(&c->gen, r->seq, r->salt, RECORD_SALT_LEN);
     psa_key_attributes_t a = to_psa_attrs(&r->attrs);
-    CALL_STAMPED(c, r, derive_key(&a, r->salt, &key));
+    CALL_STAMPED(c, r, derive_key(&a, r->salt, derive_secret_key, &key));
+    finish_create(c, r, key);
+}
+
+/* Like derive, but the secret is a key of the store (r->key) that other threads may destroy:
+ * a read of that key and a create, like copy. */
+static void run_derive_from(client_t *c, record_t *r)
+{
+    mbedtls_svc_key_id_t key = MBEDTLS_SVC_KEY_ID_INIT;
+    r->key = gen_key(&c->gen);
+    gen_create_attrs(&c->gen, &r->attrs);
+    gen_unique_bytes(&c->gen, r->seq, r->salt, RECORD_SALT_LEN);
+    psa_key_attributes_t a = to_psa_attrs(&r->attrs);
+    CALL_STAMPED(c, r, derive_key(&a, r->salt, r->key, &key));
     finish_create(c, r, key);
 }
 
@@ -130,18 +142,64 @@ static void run_copy(client_t *c, record_t *r)
     finish_create(c, r, key);
 }
 
-static void run_destroy(client_t *c, record_t *r)
+/* A call whose only argument is gen_key(): destroy, purge, close. */
+static void run_on_key(client_t *c, record_t *r, psa_status_t (*call)(mbedtls_svc_key_id_t))
 {
     r->key = gen_key(&c->gen);
-    CALL_STAMPED(c, r, psa_destroy_key(r->key));
+    CALL_STAMPED(c, r, call(r->key));
+}
+
+/* psa_export_key or psa_export_public_key of gen_key() into r->material. */
+static void run_export_with(client_t *c, record_t *r,
+                            psa_status_t (*call)(mbedtls_svc_key_id_t, uint8_t *, size_t,
+                                                 size_t *))
+{
+    size_t len = 0;
+    r->key = gen_key(&c->gen);
+    CALL_STAMPED(c, r, call(r->key, r->material, sizeof(r->material), &len));
+    r->material_len = (uint8_t) len;
+}
+
+static void run_destroy(client_t *c, record_t *r)
+{
+    run_on_key(c, r, psa_destroy_key);
 }
 
 static void run_export(client_t *c, record_t *r)
 {
-    size_t len = 0;
+    run_export_with(c, r, psa_export_key);
+}
+
+/* Drops a cached persistent key from RAM (no abstract effect); DOES_NOT_EXIST when not cached. */
+static void run_purge(client_t *c, record_t *r)
+{
+    run_on_key(c, r, psa_purge_key);
+}
+
+/* The deprecated handle API: a handle is the key id itself in 3.6. */
+static void run_open(client_t *c, record_t *r)
+{
+    psa_key_handle_t handle = PSA_KEY_HANDLE_INIT;
     r->key = gen_key(&c->gen);
-    CALL_STAMPED(c, r, psa_export_key(r->key, r->material, sizeof(r->material), &len));
-    r->material_len = (uint8_t) len;
+    CALL_STAMPED(c, r, psa_open_key(r->key, &handle));
+    r->out_key = MBEDTLS_SVC_KEY_ID_GET_KEY_ID(handle);
+}
+
+/* Sequentially, closing a volatile key destroys it; closing a persistent one drops its cache. */
+static void run_close(client_t *c, record_t *r)
+{
+    run_on_key(c, r, psa_close_key);
+}
+
+static void run_export_public(client_t *c, record_t *r)
+{
+    run_export_with(c, r, psa_export_public_key);
+}
+
+/* --init-race: each worker's first call, racing the others' (a no-op once initialised). */
+static void run_init(client_t *c, record_t *r)
+{
+    CALL_STAMPED(c, r, psa_crypto_init());
 }
 
 static void run_get_attributes(client_t *c, record_t *r)
@@ -178,17 +236,31 @@ static void print_import_args(FILE *f, const record_t *r)
     fputc('}', f);
 }
 
+/* The end of a derive's args: `,"salt":..,"info":..}`. */
+static void print_salt_info(FILE *f, const record_t *r)
+{
+    fputs(",\"salt\":", f);
+    history_print_hex(f, r->salt, RECORD_SALT_LEN);
+    fputs(",\"info\":", f);
+    history_print_hex(f, derive_info, sizeof(derive_info));
+    fputc('}', f);
+}
+
 static void print_derive_args(FILE *f, const record_t *r)
 {
     fputc('{', f);
     history_print_attrs(f, &r->attrs);
     fputs(",\"kdf\":\"HKDF-SHA256\",\"secret\":", f);
     history_print_hex(f, derive_secret, sizeof(derive_secret));
-    fputs(",\"salt\":", f);
-    history_print_hex(f, r->salt, RECORD_SALT_LEN);
-    fputs(",\"info\":", f);
-    history_print_hex(f, derive_info, sizeof(derive_info));
-    fputc('}', f);
+    print_salt_info(f, r);
+}
+
+static void print_derive_from_args(FILE *f, const record_t *r)
+{
+    fprintf(f, "{\"src\":%u,", (unsigned) r->key);
+    history_print_attrs(f, &r->attrs);
+    fputs(",\"kdf\":\"HKDF-SHA256\"", f);
+    print_salt_info(f, r);
 }
 
 static void print_copy_args(FILE *f, const record_t *r)
@@ -198,7 +270,7 @@ static void print_copy_args(FILE *f, const record_t *r)
             (unsigned) r->attrs.usage, (unsigned) r->attrs.alg);
 }
 
-static void print_key_args(FILE *f, const record_t *r)
+void print_key_args(FILE *f, const record_t *r)
 {
     fprintf(f, "{\"key\":%u}", (unsigned) r->key);
 }
@@ -208,7 +280,7 @@ static void print_out_key(FILE *f, const record_t *r)
     fprintf(f, "{\"key\":%u}", (unsigned) r->out_key);
 }
 
-static void print_out_material(FILE *f, const record_t *r)
+void print_out_material(FILE *f, const record_t *r)
 {
     fputs("{\"material\":", f);
     history_print_hex(f, r->material, r->material_len);
@@ -235,6 +307,23 @@ static const op_row_t ops[] = {
     { "destroy",        run_destroy,        print_key_args,     NULL },
     { "export",         run_export,         print_key_args,     print_out_material },
     { "get_attributes", run_get_attributes, print_key_args,     print_attrs_object },
+    { "purge",          run_purge,          print_key_args,     NULL },
+    { "open",           run_open,           print_key_args,     print_out_key },
+    { "close",          run_close,          print_key_args,     NULL },
+    { "export_public",  run_export_public,  print_key_args,     print_out_material },
+    { "derive_from",    run_derive_from,    print_derive_from_args, print_out_key },
+    { "sign",           run_sign,           print_use_args,     print_out_material },
+    { "verify",         run_verify,         print_verify_args,  NULL },
+    { "cipher_encrypt", run_cipher_encrypt, print_use_args,     print_out_material },
+    { "cipher_decrypt", run_cipher_decrypt, print_use_args,     print_out_material },
+    { "mac",            run_mac,            print_use_args,     print_out_material },
+    { "aead_encrypt",   run_aead_encrypt,   print_aead_args,    print_out_material },
+    { "aead_decrypt",   run_aead_decrypt,   print_aead_args,    print_out_material },
+    { "mac_multipart",  run_mac_multipart,  print_multipart_args, print_out_material },
+    { "random",         run_random,         print_no_args,      NULL },
+    { "reseed",         run_reseed,         print_no_args,      NULL },
+    { "deplete",        run_deplete,        print_no_args,      NULL },
+    { "init",           run_init,           print_no_args,      NULL },
 };
 #define N_OPS (sizeof(ops) / sizeof(ops[0]))
 static_assert(N_OPS <= GEN_MAX_OPS, "the generator's mix holds at most GEN_MAX_OPS operations");
@@ -259,23 +348,45 @@ static void print_body(FILE *f, const record_t *r)
     }
 }
 
-const history_printer_t client_printer = { client_op_name, print_body };
+/* The binary header's "constants": derive and key-use inputs that records do not carry. */
+static void print_constants(FILE *f)
+{
+    fputs("{\"derive_secret\":", f);
+    history_print_hex(f, derive_secret, sizeof(derive_secret));
+    fputs(",\"derive_info\":", f);
+    history_print_hex(f, derive_info, sizeof(derive_info));
+    fputs(",\"derive_from_info\":", f);
+    history_print_hex(f, derive_info, sizeof(derive_info));
+    print_use_constants(f);
+    fputc('}', f);
+}
+
+const history_printer_t client_printer = { client_op_name, print_body, client_op_count,
+                                           print_constants };
+
+bool client_call(client_t *c, unsigned op)
+{
+    record_t *r = history_next(&c->log);
+    if (r == NULL) {
+        return false;
+    }
+    r->thread = (uint16_t) c->thread;
+    r->seq = (uint32_t) c->done;
+    r->op = (uint8_t) op;
+    ops[op].run(c, r);
+    c->done++;
+    return true;
+}
 
 bool client_run(client_t *c, uint64_t ops_limit, const atomic_bool *stop)
 {
-    for (uint64_t seq = 0; seq < ops_limit; seq++) {
-        if (atomic_load_explicit(stop, memory_order_relaxed)) {
+    for (uint64_t n = 0; n < ops_limit; n++) {
+        if (nemesis_op_boundary(stop)) { /* a scheduling point; true: stop now */
             break;
         }
-        record_t *r = history_next(&c->log);
-        if (r == NULL) {
+        if (!client_call(c, gen_op(&c->gen))) {
             return false;
         }
-        r->thread = (uint16_t) c->thread;
-        r->seq = (uint32_t) seq;
-        r->op = (uint8_t) gen_op(&c->gen);
-        ops[r->op].run(c, r);
-        c->done++;
     }
     return true;
 }

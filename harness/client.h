@@ -16,15 +16,26 @@ typedef struct {
     gen_t gen;
     history_log_t log;
     uint64_t done; /* calls made */
+    /* The thread's last successful signature and AEAD ciphertext, with the key ids that made
+     * them: verify and aead_decrypt feed them back, so that they can succeed. */
+    uint32_t sig_key, aead_key;
+    uint8_t sig[64], aead[32];
 } client_t;
 
 /* Once, after psa_crypto_init and before any worker starts: creates the key-store state the
  * operations rely on (the derive secret key). */
 psa_status_t client_setup(void);
 
-/* Makes up to `ops_limit` calls, stopping early once *stop is set. Returns false when the
- * history ran out of memory (the calls made so far are recorded). */
+/* The id of the harness's own key made by client_setup (no generated call names it). */
+psa_key_id_t client_setup_key(void);
+
+/* Makes up to `ops_limit` calls, stopping early once *stop is set. Calls are numbered by
+ * c->done, so a worker may call this repeatedly. Returns false when the history ran out of
+ * memory (the calls made so far are recorded). */
 bool client_run(client_t *c, uint64_t ops_limit, const atomic_bool *stop);
+
+/* Makes one call of operation-table row `op`; false when the history ran out of memory. */
+bool client_call(client_t *c, unsigned op);
 
 /* The operation table, by row: its size and names (for --mix), and how records are printed. */
 unsigned client_op_count(void);

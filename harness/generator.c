@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Key attribute profiles a create picks from. The two restricted AES profiles make export and
- * copy fail with NOT_PERMITTED on some keys, deterministically per key. */
+/* Key attribute profiles a create picks from: one per kind of key use the client makes (ECDSA
+ * P-256, AES-ECB, AES-GCM, HMAC-SHA-256, HKDF-SHA-256 secrets, AES-CTR). The restricted profiles
+ * make export, copy and use fail with NOT_PERMITTED on some keys, deterministically per key. */
 typedef struct {
     psa_key_type_t type;
     uint16_t bits;
@@ -16,24 +17,38 @@ typedef struct {
 
 #define USAGE_AES (PSA_KEY_USAGE_ENCRYPT | PSA_KEY_USAGE_DECRYPT)
 #define USAGE_MAC (PSA_KEY_USAGE_SIGN_MESSAGE | PSA_KEY_USAGE_VERIFY_MESSAGE)
+#define USAGE_SIGN (PSA_KEY_USAGE_SIGN_HASH | PSA_KEY_USAGE_VERIFY_HASH)
 #define USAGE_EXPORT_COPY (PSA_KEY_USAGE_EXPORT | PSA_KEY_USAGE_COPY)
+#define ECC_P256 PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1)
+#define ALG_ECDSA PSA_ALG_DETERMINISTIC_ECDSA(PSA_ALG_SHA_256)
 
 static const profile_t profiles[] = {
     { PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_CTR },
     { PSA_KEY_TYPE_HMAC, 256, USAGE_EXPORT_COPY | USAGE_MAC, PSA_ALG_HMAC(PSA_ALG_SHA_256) },
     { PSA_KEY_TYPE_AES, 128, PSA_KEY_USAGE_COPY | USAGE_AES, PSA_ALG_CTR },   /* no EXPORT */
     { PSA_KEY_TYPE_AES, 128, PSA_KEY_USAGE_EXPORT | USAGE_AES, PSA_ALG_CTR }, /* no COPY */
+    { ECC_P256, 256, USAGE_EXPORT_COPY | USAGE_SIGN, ALG_ECDSA },
+    { ECC_P256, 256, USAGE_EXPORT_COPY | PSA_KEY_USAGE_VERIFY_HASH, ALG_ECDSA }, /* no SIGN */
+    { PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_ECB_NO_PADDING },
+    { PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | PSA_KEY_USAGE_ENCRYPT, PSA_ALG_GCM }, /* no DEC */
+    { PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_GCM },
+    { PSA_KEY_TYPE_DERIVE, 256, USAGE_EXPORT_COPY | PSA_KEY_USAGE_DERIVE,
+      PSA_ALG_HKDF(PSA_ALG_SHA_256) },
 };
 #define N_PROFILES (sizeof(profiles) / sizeof(profiles[0]))
 
 /* A copy asks for one of the profiles' algorithms or none; a mismatch with the source policy
  * is a legitimate INVALID_ARGUMENT. */
-static const psa_algorithm_t copy_algs[] = { PSA_ALG_CTR, PSA_ALG_HMAC(PSA_ALG_SHA_256), 0 };
+static const psa_algorithm_t copy_algs[] = {
+    PSA_ALG_CTR, PSA_ALG_HMAC(PSA_ALG_SHA_256), ALG_ECDSA, PSA_ALG_ECB_NO_PADDING, PSA_ALG_GCM,
+    PSA_ALG_HKDF(PSA_ALG_SHA_256), 0,
+};
 
 /* The usage flags a copy draws its subset from, in bit order of the draw. */
 static const psa_key_usage_t copy_usages[] = {
     PSA_KEY_USAGE_EXPORT, PSA_KEY_USAGE_COPY, PSA_KEY_USAGE_ENCRYPT, PSA_KEY_USAGE_DECRYPT,
-    PSA_KEY_USAGE_SIGN_MESSAGE, PSA_KEY_USAGE_VERIFY_MESSAGE,
+    PSA_KEY_USAGE_SIGN_MESSAGE, PSA_KEY_USAGE_VERIFY_MESSAGE, PSA_KEY_USAGE_SIGN_HASH,
+    PSA_KEY_USAGE_VERIFY_HASH, PSA_KEY_USAGE_DERIVE,
 };
 
 /* ---- PRNG: splitmix64 seeds xoshiro256** (Blackman & Vigna) ---- */

@@ -1,26 +1,39 @@
-/* psa-stress: ticket stamps, per-thread record logs, and the JSON Lines writer.
- * The output format is the contract in docs/history-format.md; keep the two in step. */
+/* psa-stress: ticket stamps, per-thread record logs, and the JSON Lines writer (the binary form
+ * is history_binary.c). The output format is the contract in docs/history-format.md; keep the
+ * two in step. */
 #include "history.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <mbedtls/build_info.h>
 
-/* Records per chunk after the first one (about 6.8 MB). */
+#include "history_binary.h"
+
+/* Records per chunk after the first one. Chunk sizes are multiples of history_page_records(), so
+ * that every chunk of a binary log starts on a page boundary of its file. */
 #define CHUNK_RECORDS 65536
 
 struct history_chunk {
     history_chunk_t *next;
     size_t cap;
     size_t used;
-    record_t records[];
+    record_t *records; /* malloc'd, or a MAP_SHARED view of the thread's binary file */
+};
+
+struct history_sink {
+    history_header_t header;
+    const history_printer_t *printer;
+    FILE *jsonl;  /* JSON Lines form, else NULL */
+    int dir;      /* binary form: the history directory, else -1 */
 };
 
 /* The one global ticket counter. Every ticket is an acq_rel RMW on it, so tickets are unique and
- * A.ret < B.call implies A's return happens-before B's call (linearizability.md §5.3). */
-static _Atomic uint64_t ticket_counter;
+ * A.ret < B.call implies A's return happens-before B's call (linearizability.md §5.3). It starts
+ * at 1: a zero call stamp marks a binary record slot that was never used. */
+static _Atomic uint64_t ticket_counter = 1;
 
 /* Under TSan that happens-before edge would be a lie told to the race detector: every call that
  * returned before another began would count as synchronised with it, so TSan could only report
@@ -60,24 +73,70 @@ uint64_t history_stamp(const history_log_t *log)
 /* The records are touched here, so that the page faults (and, under TSan, the shadow-memory
  * faults and the TLB shootdowns they cause in the other workers) of a run by op count all
  * happen before the start barrier instead of during the measured run. */
-static history_chunk_t *chunk_new(size_t cap)
+static history_chunk_t *chunk_new(history_log_t *log, size_t cap)
 {
-    history_chunk_t *c = malloc(sizeof(*c) + cap * sizeof(record_t));
-    if (c != NULL) {
-        c->next = NULL;
-        c->cap = cap;
-        c->used = 0;
-        memset(c->records, 0, cap * sizeof(record_t));
+    size_t page = history_page_records();
+    cap = (cap + page - 1) / page * page;
+    history_chunk_t *c = malloc(sizeof(*c));
+    if (c == NULL) {
+        return NULL;
     }
+    c->records = log->fd >= 0 ? history_binary_map(log, cap) : malloc(cap * sizeof(record_t));
+    if (c->records == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->next = NULL;
+    c->cap = cap;
+    c->used = 0;
+    memset(c->records, 0, cap * sizeof(record_t));
     return c;
 }
 
-bool history_log_init(history_log_t *log, bool enabled, size_t expected)
+static void chunk_free(const history_log_t *log, history_chunk_t *c)
 {
-    log->enabled = enabled;
+    if (log->fd >= 0) {
+        history_binary_unmap(c->records, c->cap);
+    } else {
+        free(c->records);
+    }
+    free(c);
+}
+
+history_sink_t *history_open(const char *path, const history_header_t *h,
+                             const history_printer_t *p)
+{
+    history_sink_t *sink = malloc(sizeof(*sink));
+    if (sink == NULL) {
+        return NULL;
+    }
+    *sink = (history_sink_t) { .header = *h, .printer = p, .jsonl = NULL, .dir = -1 };
+    size_t len = strlen(path);
+    bool ok = len > 6 && strcmp(path + len - 6, ".jsonl") == 0
+              ? (sink->jsonl = fopen(path, "w")) != NULL
+              : history_binary_open(&sink->dir, path, h, p);
+    if (!ok) {
+        int saved = errno;
+        free(sink);
+        errno = saved;
+        return NULL;
+    }
+    return sink;
+}
+
+bool history_log_init(history_log_t *log, history_sink_t *sink, unsigned thread,
+                      size_t expected)
+{
+    log->enabled = sink != NULL;
     log->first = NULL;
-    if (enabled) {
-        log->first = chunk_new(expected > 0 ? expected : CHUNK_RECORDS);
+    log->fd = -1;
+    log->committed = NULL;
+    log->handed_out = 0;
+    if (sink != NULL) {
+        if (sink->dir >= 0 && !history_binary_log_open(sink->dir, thread, log)) {
+            return false;
+        }
+        log->first = chunk_new(log, expected > 0 ? expected : CHUNK_RECORDS);
         if (log->first == NULL) {
             return false;
         }
@@ -91,10 +150,11 @@ void history_log_free(history_log_t *log)
     history_chunk_t *c = log->first;
     while (c != NULL) {
         history_chunk_t *next = c->next;
-        free(c);
+        chunk_free(log, c);
         c = next;
     }
     log->first = log->last = NULL;
+    history_binary_log_close(log);
 }
 
 record_t *history_next(history_log_t *log)
@@ -102,14 +162,20 @@ record_t *history_next(history_log_t *log)
     if (!log->enabled) {
         return &log->scratch;
     }
+    if (log->committed != NULL) {
+        /* Only this worker writes its records: every record handed out before is complete.
+         * Release: a reader of the file after a crash sees them whole if it sees the count. */
+        atomic_store_explicit(log->committed, log->handed_out, memory_order_release);
+    }
     if (log->last->used == log->last->cap) {
-        history_chunk_t *c = chunk_new(CHUNK_RECORDS);
+        history_chunk_t *c = chunk_new(log, CHUNK_RECORDS);
         if (c == NULL) {
             return NULL;
         }
         log->last->next = c;
         log->last = c;
     }
+    log->handed_out++;
     return &log->last->records[log->last->used++];
 }
 
@@ -200,7 +266,7 @@ static void print_status(FILE *f, psa_status_t status)
 
 /* ---- the file ---- */
 
-static void write_header(FILE *f, const history_header_t *h)
+void history_print_run_header(FILE *f, const history_header_t *h)
 {
 #if defined(MBEDTLS_PSA_KEY_STORE_DYNAMIC)
     const char *kind = "dynamic";
@@ -221,8 +287,21 @@ static void write_header(FILE *f, const history_header_t *h)
                 (unsigned long long) h->ops);
     }
     history_print_string(f, h->mix);
-    fprintf(f, ",\"volatile_pool\":%u,\"persistent_ids\":%u,\"persistent_percent\":%u}}\n",
+    fprintf(f, ",\"volatile_pool\":%u,\"persistent_ids\":%u,\"persistent_percent\":%u}",
             h->volatile_pool, h->persistent_ids, h->persistent_percent);
+    fprintf(f, ",\"spec_mode\":\"%s\"", h->overlap_destroy ? "beyond-spec" : "spec");
+    if (h->print_params != NULL) {
+        h->print_params(f);
+    }
+}
+
+void history_print_status_table(FILE *f)
+{
+    for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++) {
+        fprintf(f, "%s\"%d\":\"%s\"", i == 0 ? "{" : ",", (int) status_names[i].status,
+                status_names[i].name);
+    }
+    fputc('}', f);
 }
 
 static void write_record(FILE *f, const record_t *r, const history_printer_t *p)
@@ -279,17 +358,39 @@ static size_t write_merged(FILE *f, const history_log_t *const *logs, unsigned n
     }
 }
 
-bool history_write(FILE *f, const history_header_t *h, const history_log_t *const *logs,
-                   const history_printer_t *p)
+static bool write_jsonl(FILE *f, const history_header_t *h, const history_log_t *const *logs,
+                        const history_printer_t *p)
 {
     cursor_t *cur = calloc(h->threads, sizeof(*cur));
     if (cur == NULL) {
         return false;
     }
-    write_header(f, h);
+    history_print_run_header(f, h);
+    fputs("}\n", f);
     size_t count = write_merged(f, logs, h->threads, cur, p);
     free(cur);
     /* The run always joins every worker before writing, so no call is pending. */
-    fprintf(f, "{\"end\":{\"records\":%zu,\"complete\":true}}\n", count);
+    fprintf(f, "{\"end\":{\"records\":%zu,\"complete\":true", count);
+    if (h->print_end != NULL) {
+        h->print_end(f);
+    }
+    fputs("}}\n", f);
     return fflush(f) == 0 && !ferror(f);
+}
+
+bool history_close(history_sink_t *sink, const history_log_t *const *logs)
+{
+    bool ok;
+    if (sink->jsonl != NULL) {
+        ok = write_jsonl(sink->jsonl, &sink->header, logs, sink->printer);
+        ok = fclose(sink->jsonl) == 0 && ok;
+    } else {
+        uint64_t records = 0;
+        for (unsigned t = 0; t < sink->header.threads; t++) {
+            records += logs[t]->handed_out;
+        }
+        ok = history_binary_close(sink->dir, logs, sink->header.threads, records);
+    }
+    free(sink);
+    return ok;
 }

@@ -20,6 +20,13 @@
 
 #include "canary.h"
 #include "client.h"
+#include "inspect.h"
+#include "quiesce.h"
+#include "reloads.h"
+#include "spec.h"
+#include "faults.h"
+#include "nemesis.h"
+#include "watchdog.h"
 
 #define DEFAULT_MIX "import=3,generate=1,derive=1,copy=2,destroy=3,export=4,get_attributes=3"
 #define MAX_THREADS 1024 /* record.thread is 16 bits; far above anything useful */
@@ -27,9 +34,14 @@
 
 typedef struct {
     uint64_t threads, ops, seed, volatile_pool, persistent_ids, persistent_percent;
+    uint64_t barrier_every; /* 0: no quiescent barriers */
+    bool overlap_destroy, init_race;
     double seconds; /* 0: run by op count */
     const char *history_path, *storage_dir, *scenario, *variant, *mix;
     bool no_history;
+    nemesis_options_t nemesis; /* --sched, --pct-*, --replay, --schedule-out */
+    const char *faults;
+    double watchdog;  /* 0: off */
 #if defined(PSA_STRESS_TEST_BUILD)
     bool canary;
 #endif
@@ -37,7 +49,9 @@ typedef struct {
 
 /* ---- errors ---- */
 
-enum { EXIT_RUN_FAILED = 1, EXIT_BAD_FLAG = 2 };
+/* EXIT_INVARIANT: the run completed (history and summary written) but an inside invariant
+ * (inspect.h) was violated. */
+enum { EXIT_RUN_FAILED = 1, EXIT_BAD_FLAG = 2, EXIT_INVARIANT = 4 };
 
 static void die(int code, const char *fmt, ...)
 {
@@ -57,7 +71,8 @@ static void usage(void)
           "  --ops N                 total calls across all threads (default 10000)\n"
           "  --seconds S             run for S seconds instead (takes precedence over --ops)\n"
           "  --seed N                PRNG seed (default 1)\n"
-          "  --history FILE          write the JSON Lines history to FILE\n"
+          "  --history PATH          write the history: PATH ending in .jsonl = JSON Lines,\n"
+          "                          else a binary history directory (crash-safe)\n"
           "  --no-history            record nothing (throughput benchmark)\n"
           "  --storage-dir DIR       persistent key storage (default: fresh temp dir, removed)\n"
           "  --scenario NAME         label copied into the history header\n"
@@ -66,6 +81,17 @@ static void usage(void)
           "  --volatile-pool N       shared volatile key id slots (default 8)\n"
           "  --persistent-ids P      persistent ids are 1..P (default 4)\n"
           "  --persistent-percent Q  chance (0..100) that a create or key pick is persistent (0)\n"
+          "  --overlap-destroy       beyond-spec mode: let a destroy overlap other calls on its id\n"
+          "  --init-race             no psa_crypto_init in main: each worker calls it first\n"
+          "  --barrier-every N       every N calls per worker, check the inside invariants at a\n"
+          "                          quiescent barrier\n"
+          "  --sched ENGINE          os (default), delay, pct or random (nemesis.h)\n"
+          "  --pct-depth D           PCT bug depth d (default 3)\n"
+          "  --pct-steps K           PCT scheduling points per round k (default 2000)\n"
+          "  --schedule-out FILE     record the pct/random schedule to FILE\n"
+          "  --replay FILE           replay a recorded schedule exactly (same flags and seed)\n"
+          "  --faults SPEC           inject faults: mutex=R,alloc=R (faults.h)\n"
+          "  --watchdog S            fail with exit 5 and stacks if no call completes in S s\n"
 #if defined(PSA_STRESS_TEST_BUILD)
           "  --canary                also run a deliberate data race (TSan must report it)\n"
 #endif
@@ -142,9 +168,19 @@ static void parse_flags(options_t *o, int argc, char **argv)
         { "--scenario", FLAG_STRING, &o->scenario, 0, 0 },
         { "--variant", FLAG_STRING, &o->variant, 0, 0 },
         { "--mix", FLAG_STRING, &o->mix, 0, 0 },
+        { "--sched", FLAG_STRING, &o->nemesis.sched, 0, 0 },
+        { "--pct-depth", FLAG_UINT, &o->nemesis.depth, 1, STRATEGY_MAX_DEPTH },
+        { "--pct-steps", FLAG_UINT, &o->nemesis.k, 1, UINT32_MAX },
+        { "--schedule-out", FLAG_STRING, &o->nemesis.schedule_out_path, 0, 0 },
+        { "--replay", FLAG_STRING, &o->nemesis.replay_path, 0, 0 },
+        { "--faults", FLAG_STRING, &o->faults, 0, 0 },
+        { "--watchdog", FLAG_SECONDS, &o->watchdog, 0, 0 },
         { "--volatile-pool", FLAG_UINT, &o->volatile_pool, 1, 65536 },
         { "--persistent-ids", FLAG_UINT, &o->persistent_ids, 1, PSA_KEY_ID_USER_MAX },
         { "--persistent-percent", FLAG_UINT, &o->persistent_percent, 0, 100 },
+        { "--overlap-destroy", FLAG_SWITCH, &o->overlap_destroy, 0, 0 },
+        { "--init-race", FLAG_SWITCH, &o->init_race, 0, 0 },
+        { "--barrier-every", FLAG_UINT, &o->barrier_every, 1, UINT32_MAX },
 #if defined(PSA_STRESS_TEST_BUILD)
         { "--canary", FLAG_SWITCH, &o->canary, 0, 0 },
 #endif
@@ -245,6 +281,8 @@ static void enter_storage_dir(const char *dir)
 typedef struct {
     pthread_barrier_t start; /* workers and main: nobody calls PSA before all are ready */
     atomic_bool stop;        /* set by main at the --seconds deadline */
+    const options_t *o;
+    quiesce_t quiesce;       /* --barrier-every */
 } run_t;
 
 /* Aligned so that each worker owns its cache lines: the generator state, the record scratch and
@@ -257,18 +295,71 @@ typedef struct {
     bool ok;
 } worker_t;
 
+/* --init-race: the client setup needs an initialised library, so the first worker past its own
+ * init makes it; the others wait for it in pthread_once, after their init (which still races). */
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+
+static void setup_after_init(void)
+{
+    psa_status_t status = client_setup();
+    if (status != PSA_SUCCESS) {
+        die(EXIT_RUN_FAILED, "client setup (derive secret key) failed: %d", (int) status);
+    }
+}
+
+static unsigned op_row(const char *name)
+{
+    unsigned op = 0;
+    while (strcmp(client_op_name(op), name) != 0) {
+        op++;
+    }
+    return op;
+}
+
+/* The calls of one worker, with a quiescent barrier every --barrier-every calls. */
+static bool run_calls(worker_t *w)
+{
+    const options_t *o = w->run->o;
+    if (o->barrier_every == 0) {
+        return client_run(&w->client, w->ops_limit, &w->run->stop);
+    }
+    for (uint64_t left = w->ops_limit; left > 0;) {
+        uint64_t n = left < o->barrier_every ? left : o->barrier_every;
+        if (!client_run(&w->client, n, &w->run->stop)) {
+            return false;
+        }
+        left -= n;
+        if (left == 0 || atomic_load_explicit(&w->run->stop, memory_order_relaxed)) {
+            break;
+        }
+        quiesce_wait(&w->run->quiesce);
+    }
+    return true;
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     pthread_barrier_wait(&w->run->start);
-    w->ok = client_run(&w->client, w->ops_limit, &w->run->stop);
+    nemesis_thread_enter(w->client.thread);
+    w->ok = true;
+    if (w->run->o->init_race) {
+        w->ok = client_call(&w->client, op_row("init"));
+        pthread_once(&setup_once, setup_after_init);
+    }
+    w->ok = w->ok && run_calls(w);
+    if (w->run->o->barrier_every > 0) {
+        quiesce_leave(&w->run->quiesce);
+    }
+    nemesis_thread_exit();
     return NULL;
 }
 
 /* Splits --ops evenly (the first ops % threads workers make one more call); by deadline, each
  * worker may make as many calls as its 32-bit seq can number. Logs are allocated here, before
  * the start barrier, sized for the whole run when the op count is known. */
-static worker_t *make_workers(const options_t *o, gen_config_t *cfg, run_t *run)
+static worker_t *make_workers(const options_t *o, gen_config_t *cfg, run_t *run,
+                              history_sink_t *history)
 {
     worker_t *w = aligned_alloc(_Alignof(worker_t), o->threads * sizeof(*w));
     if (w == NULL) {
@@ -281,8 +372,7 @@ static worker_t *make_workers(const options_t *o, gen_config_t *cfg, run_t *run)
         w[t].run = run;
         w[t].client.thread = t;
         gen_init(&w[t].client.gen, cfg, t);
-        if (!history_log_init(&w[t].client.log, o->history_path != NULL,
-                              by_count ? w[t].ops_limit : 0)) {
+        if (!history_log_init(&w[t].client.log, history, t, by_count ? w[t].ops_limit : 0)) {
             die(EXIT_RUN_FAILED, "out of memory for the history");
         }
     }
@@ -304,12 +394,22 @@ static void sleep_until(double deadline)
     }
 }
 
+static bool check_at_barrier(void)
+{
+    return inspect_invariants(NULL, 0, NULL);
+}
+
 /* Starts the workers together, stops them by count or deadline, joins them.
  * Returns the elapsed run time in seconds. */
 static double run_workers(const options_t *o, worker_t *w, run_t *run)
 {
     if (pthread_barrier_init(&run->start, NULL, (unsigned) o->threads + 1) != 0) {
         die(EXIT_RUN_FAILED, "cannot create the start barrier");
+    }
+    run->o = o;
+    if (o->barrier_every > 0 && !quiesce_init(&run->quiesce, (unsigned) o->threads,
+                                              check_at_barrier)) {
+        die(EXIT_RUN_FAILED, "cannot create the quiescent barrier");
     }
     atomic_init(&run->stop, false);
     for (unsigned t = 0; t < o->threads; t++) {
@@ -318,7 +418,7 @@ static double run_workers(const options_t *o, worker_t *w, run_t *run)
         }
     }
 #if defined(PSA_STRESS_TEST_BUILD)
-    if (o->canary && !canary_start()) {
+    if (o->canary && !canary_start((unsigned) o->threads)) {
         die(EXIT_RUN_FAILED, "cannot start the canary threads");
     }
 #endif
@@ -341,10 +441,75 @@ static double run_workers(const options_t *o, worker_t *w, run_t *run)
     return elapsed;
 }
 
+/* ---- the inside invariants after the run ---- */
+
+typedef struct {
+    bool ok;             /* every invariant held, at every barrier and after the join */
+    uint64_t reloads;    /* persistent keys loaded back from storage */
+    uint64_t barriers;   /* quiescent barriers passed */
+    inspect_live_t live; /* FULL slots ∪ storage, without the harness's own key */
+} inside_t;
+
+/* What check_inside() found, for the summary and the history's end line. */
+static inside_t inside;
+
+/* history_header_t.print_end: the findings as end-line members. */
+static void print_inside(FILE *f)
+{
+    fprintf(f, ",\"reloads\":%llu,\"barriers\":%llu,\"invariants\":\"%s\",\"live\":[",
+            (unsigned long long) inside.reloads, (unsigned long long) inside.barriers,
+            inside.ok ? "ok" : "violated");
+    for (size_t i = 0; i < inside.live.count; i++) {
+        fprintf(f, "%s%u", i == 0 ? "" : ",", (unsigned) inside.live.ids[i]);
+    }
+    fputc(']', f);
+}
+
+/* After the join: nothing is in flight. */
+static inside_t check_inside(const options_t *o, run_t *run)
+{
+    inside_t in = { .reloads = reloads_count() };
+    const psa_key_id_t hidden = client_setup_key();
+    in.ok = inspect_invariants(&hidden, 1, &in.live);
+    if (o->barrier_every > 0) {
+        in.barriers = quiesce_count(&run->quiesce);
+        in.ok = quiesce_ok(&run->quiesce) && in.ok;
+        quiesce_destroy(&run->quiesce);
+    }
+    return in;
+}
+
 /* ---- output ---- */
 
-static void write_history(FILE *f, const options_t *o, const gen_config_t *cfg,
-                          const worker_t *w)
+/* Opened before entering the storage directory: a relative path is the caller's. */
+/* `,"nemesis":{engine and parameters},"faults":{...}`: history header and summary. */
+static void print_nemesis_params(FILE *f)
+{
+    fputs(",\"nemesis\":", f);
+    nemesis_print_json(f);
+    fputs(",\"faults\":", f);
+    faults_print_json(f);
+}
+
+static history_sink_t *open_history(const options_t *o, const gen_config_t *cfg)
+{
+    const history_header_t h = {
+        .variant = o->variant, .scenario = o->scenario, .mix = o->mix,
+        .threads = (unsigned) o->threads, .seed = o->seed, .ops = o->ops, .seconds = o->seconds,
+        .volatile_pool = cfg->volatile_pool, .persistent_ids = cfg->persistent_ids,
+        .persistent_percent = cfg->persistent_percent,
+        .overlap_destroy = o->overlap_destroy, .print_end = print_inside,
+        .print_params = print_nemesis_params,
+    };
+    history_sink_t *history = NULL;
+    if (o->history_path != NULL &&
+        (history = history_open(o->history_path, &h, &client_printer)) == NULL) {
+        die(EXIT_BAD_FLAG, "--history %s: %s", o->history_path, strerror(errno));
+    }
+    return history;
+}
+
+static void write_history(history_sink_t *history, const options_t *o, const worker_t *w)
 {
     const history_log_t **logs = calloc(o->threads, sizeof(*logs));
     if (logs == NULL) {
@@ -353,13 +518,7 @@ static void write_history(FILE *f, const options_t *o, const gen_config_t *cfg,
     for (unsigned t = 0; t < o->threads; t++) {
         logs[t] = &w[t].client.log;
     }
-    const history_header_t h = {
-        .variant = o->variant, .scenario = o->scenario, .mix = o->mix,
-        .threads = (unsigned) o->threads, .seed = o->seed, .ops = o->ops, .seconds = o->seconds,
-        .volatile_pool = cfg->volatile_pool, .persistent_ids = cfg->persistent_ids,
-        .persistent_percent = cfg->persistent_percent,
-    };
-    if (!history_write(f, &h, logs, &client_printer) || fclose(f) != 0) {
+    if (!history_close(history, logs)) {
         die(EXIT_RUN_FAILED, "cannot write the history to %s", o->history_path);
     }
     free(logs);
@@ -367,10 +526,13 @@ static void write_history(FILE *f, const options_t *o, const gen_config_t *cfg,
 
 static void print_summary(const options_t *o, uint64_t calls, double elapsed)
 {
-    printf("{\"ops\":%llu,\"seconds\":%.6f,\"ops_per_sec\":%.1f,\"threads\":%u,\"history\":",
+    printf("{\"ops\":%llu,\"seconds\":%.6f,\"ops_per_sec\":%.1f,\"threads\":%u,\"reloads\":%llu,"
+           "\"barriers\":%llu,\"invariants\":\"%s\",\"history\":",
            (unsigned long long) calls, elapsed, elapsed > 0 ? (double) calls / elapsed : 0.0,
-           (unsigned) o->threads);
+           (unsigned) o->threads, (unsigned long long) inside.reloads,
+           (unsigned long long) inside.barriers, inside.ok ? "ok" : "violated");
     history_print_string(stdout, o->history_path);
+    print_nemesis_params(stdout);
     fputs("}\n", stdout);
 }
 
@@ -391,32 +553,59 @@ static gen_config_t make_gen_config(const options_t *o)
     return cfg;
 }
 
+/* Faults, scheduler, crash handler and watchdog: before psa_crypto_init (the mutex wrappers
+ * must be in place before the core's first lock) and before entering the storage directory
+ * (--replay and --schedule-out are relative to the caller's directory). */
+static void setup_nemesis(options_t *o)
+{
+    char err[256];
+    unsigned participants = (unsigned) o->threads;
+#if defined(PSA_STRESS_TEST_BUILD)
+    participants += o->canary ? CANARY_THREADS : 0;
+#endif
+    o->nemesis.seed = o->seed;
+    if (!faults_setup(o->faults, o->seed, err, sizeof(err)) ||
+        !nemesis_setup(&o->nemesis, participants, err, sizeof(err))) {
+        die(EXIT_BAD_FLAG, "%s", err);
+    }
+    /* A serialised run parks every thread but one: a real wait outside the core's mutexes
+     * (the quiescent barrier, pthread_once) would never end. */
+    if (nemesis_serialised() && (o->barrier_every > 0 || o->init_race)) {
+        die(EXIT_BAD_FLAG, "--sched %s cannot be combined with --barrier-every or --init-race",
+            o->nemesis.sched);
+    }
+    watchdog_install_crash_handler();
+    if (o->watchdog > 0 && !watchdog_start(o->watchdog)) {
+        die(EXIT_RUN_FAILED, "cannot start the watchdog thread");
+    }
+}
+
 int main(int argc, char **argv)
 {
     options_t o = {
         .threads = 4, .ops = 10000, .seed = 1, .mix = DEFAULT_MIX,
         .volatile_pool = 8, .persistent_ids = 4, .persistent_percent = 0,
+        .nemesis = { .sched = "os", .depth = 3, .k = 2000 },
     };
     parse_flags(&o, argc, argv);
     gen_config_t cfg = make_gen_config(&o);
-    /* Opened before entering the storage directory: a relative path is the caller's. */
-    FILE *history = NULL;
-    if (o.history_path != NULL && (history = fopen(o.history_path, "w")) == NULL) {
-        die(EXIT_BAD_FLAG, "--history %s: %s", o.history_path, strerror(errno));
-    }
+    setup_nemesis(&o);
+    history_sink_t *history = open_history(&o, &cfg);
     enter_storage_dir(o.storage_dir);
-    psa_status_t status = psa_crypto_init();
-    if (status != PSA_SUCCESS) {
-        die(EXIT_RUN_FAILED, "psa_crypto_init failed: %d", (int) status);
+    if (!o.init_race) {
+        psa_status_t status = psa_crypto_init();
+        if (status != PSA_SUCCESS) {
+            die(EXIT_RUN_FAILED, "psa_crypto_init failed: %d", (int) status);
+        }
+        pthread_once(&setup_once, setup_after_init);
     }
-    status = client_setup();
-    if (status != PSA_SUCCESS) {
-        die(EXIT_RUN_FAILED, "client setup (derive secret key) failed: %d", (int) status);
-    }
+    spec_init(o.overlap_destroy, client_op_name, client_op_count());
 
     run_t run;
-    worker_t *w = make_workers(&o, &cfg, &run);
+    worker_t *w = make_workers(&o, &cfg, &run, history);
     double elapsed = run_workers(&o, w, &run);
+    nemesis_finish();
+    inside = check_inside(&o, &run);
     uint64_t calls = 0;
     bool ok = true;
     for (unsigned t = 0; t < o.threads; t++) {
@@ -428,7 +617,7 @@ int main(int argc, char **argv)
             (unsigned long long) calls);
     }
     if (history != NULL) {
-        write_history(history, &o, &cfg, w);
+        write_history(history, &o, w);
     }
     print_summary(&o, calls, elapsed);
 
@@ -437,6 +626,7 @@ int main(int argc, char **argv)
     }
     free(w);
     gen_pool_free(&cfg);
+    free(inside.live.ids);
     mbedtls_psa_crypto_free();
-    return 0;
+    return inside.ok ? 0 : EXIT_INVARIANT;
 }

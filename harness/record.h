@@ -14,8 +14,11 @@
 #error "psa-stress records key ids as plain psa_key_id_t: build without KEY_ID_ENCODES_OWNER"
 #endif
 
-/* Longest byte string carried inline: imported or exported key material (HMAC-256 = 32 bytes). */
-#define RECORD_MATERIAL_MAX 32
+/* Longest output carried inline: key material, an ECC P-256 public key (65 bytes), an ECDSA
+ * signature (64), a MAC (32), a ciphertext. */
+#define RECORD_MATERIAL_MAX 65
+/* Longest per-call input carried inline: a signature to verify, an AEAD ciphertext and tag. */
+#define RECORD_INPUT_MAX 64
 /* Per-call unique HKDF salt of a derive. */
 #define RECORD_SALT_LEN 16
 
@@ -36,12 +39,16 @@ typedef struct {
     uint16_t thread;         /* worker index */
     uint8_t op;              /* row of the operation table (client.c) */
     uint8_t material_len;    /* bytes used in material[] */
+    uint8_t input_len;       /* bytes used in input[] */
+    uint8_t stage;           /* multi-part operations: the last step attempted */
     int32_t status;          /* psa_status_t returned */
     uint32_t key;            /* input key: destroy/export/get_attributes target, copy source */
     uint32_t out_key;        /* key id returned by a successful create */
     record_attrs_t attrs;    /* requested attrs of a create, or the attrs get_attributes returned */
-    uint8_t material[RECORD_MATERIAL_MAX]; /* import input or export output */
+    uint64_t mid;            /* multi-part operations: ticket taken right after the setup */
+    uint8_t material[RECORD_MATERIAL_MAX]; /* import input, or the output of a key use/export */
     uint8_t salt[RECORD_SALT_LEN];         /* derive input */
+    uint8_t input[RECORD_INPUT_MAX];       /* data input of a key use */
 } record_t;
 
 #endif /* PSA_STRESS_RECORD_H */

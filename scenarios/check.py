@@ -13,18 +13,24 @@ Public API::
 
 A verdict is "violation" if any call has a forbidden status or any partition is not
 linearizable, else "unknown" if any partition ran out of budget, else "ok".
+
+The history is read once, as a stream (scenarios/partition.py): memory is bounded by the calls in
+flight per key, not by the history's length.
 """
 import time
 
+from scenarios import fast_check
 from scenarios import history as history_module
-from scenarios.linearizability import DEFAULT_BUDGET, OK, UNKNOWN, VIOLATION, check
+from scenarios.linearizability import DEFAULT_BUDGET, OK, UNKNOWN, VIOLATION
 from scenarios.model import KeyStoreModel, static_problem
+from scenarios.partition import StreamCheck, verdict_counts
 
 
 class Violation:
     __slots__ = ("kind", "key", "message", "window", "prefix", "state")
 
     def __init__(self, kind, key, message, window, prefix=(), state=None):
+        """``window``: call summaries (``summarize``); ``prefix``: op descriptions."""
         self.kind = kind
         self.key = key
         self.message = message
@@ -39,7 +45,8 @@ class Violation:
 
 class CheckResult:
     __slots__ = ("path", "verdict", "partitions_ok", "partitions_violated",
-                 "partitions_unknown", "calls", "seconds", "violations", "complete")
+                 "partitions_unknown", "calls", "seconds", "violations", "complete", "unknown",
+                 "fast_path")
 
     def __init__(self, path, calls, complete):
         self.path = path
@@ -49,19 +56,27 @@ class CheckResult:
         self.seconds = 0.0
         self.violations = []
         self.complete = complete
+        self.unknown = []         # {"key", "reason"} of each partition left unverified
+        self.fast_path = False    # accepted by the C core (scenarios/fast_check.py)
 
     def to_json(self):
         return {"history": str(self.path), "verdict": self.verdict, "calls": self.calls,
                 "complete": self.complete, "seconds": round(self.seconds, 3),
                 "partitions": {"ok": self.partitions_ok, "violated": self.partitions_violated,
                                "unknown": self.partitions_unknown},
-                "violations": [v.to_json() for v in self.violations]}
+                "violations": [v.to_json() for v in self.violations],
+                "unknown": self.unknown, "fast_path": self.fast_path}
 
 
 def check_file(path, budget=DEFAULT_BUDGET):
-    """Load, validate and check the history at ``path``."""
+    """Read (one pass, JSON Lines or binary), validate and check the history at ``path``."""
     started = time.perf_counter()
-    result = check_history(history_module.load(path), budget)
+    fast = fast_check.fast_ok(path)    # accept-only: anything else is checked below
+    if fast is not None:
+        result = CheckResult(path, fast.calls, True)
+        result.partitions_ok, result.fast_path = fast.keys, True
+    else:
+        result = check_history(history_module.open_history(path), budget)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -74,30 +89,49 @@ def check_history(history, budget=DEFAULT_BUDGET):
 
 def _check(history, budget):
     started = time.perf_counter()
-    result = CheckResult(history.path, len(history.calls), history.complete)
-    valid = []
-    for call in history.calls:
+    result = CheckResult(history.path, 0, history.complete)
+    model = KeyStoreModel()
+    stream = StreamCheck(model, budget)
+    lock_faults = _injects_lock_failures(history.header)
+    count = 0
+    for count, call in enumerate(history.calls, 1):
+        if lock_faults and call.status == "SERVICE_FAILURE":
+            _as_pending(call)
         problem = static_problem(call)
         if problem is None:
-            valid.append(call)
+            stream.feed(call)
         else:
             result.violations.append(Violation("static", _call_key(call), problem,
                                                [summarize(call)]))
-    model = KeyStoreModel()
-    for part in check(model, valid, budget):
-        if part.verdict == OK:
-            result.partitions_ok += 1
-        elif part.verdict == UNKNOWN:
-            result.partitions_unknown += 1
-        else:
-            result.partitions_violated += 1
+    verdicts = stream.finish()
+    result.calls, result.complete = count, history.complete
+    result.partitions_ok, result.partitions_violated, result.partitions_unknown = \
+        verdict_counts(stream, verdicts)
+    for part in sorted(verdicts, key=lambda v: v.key):
+        if part.verdict == VIOLATION:
             result.violations.append(_linearizability_violation(model, part))
+        else:
+            result.unknown.append({"key": part.key, "reason": part.reason})
     if result.violations:
         result.verdict = VIOLATION
     elif result.partitions_unknown:
         result.verdict = UNKNOWN
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _injects_lock_failures(header):
+    """True when the run injected mutex lock failures (--faults mutex=R)."""
+    spec = (header.get("faults") or {}).get("spec") or ""
+    return "mutex" in spec
+
+
+def _as_pending(call):
+    """An injected lock failure surfaces as SERVICE_FAILURE, and the core gives no promise on
+    what the call did: treat it as a call that never returned (it may or may not have taken
+    effect). The driver stops every worker at the first such failure, so these calls sit at
+    the end of the history, where pending calls belong."""
+    call.status, call.ret, call.out = None, None, {}
 
 
 def _linearizability_violation(model, part):
@@ -150,8 +184,8 @@ def format_text(result):
              f"partitions {result.partitions_ok} ok / {result.partitions_violated} violated / "
              f"{result.partitions_unknown} unknown, {result.seconds:.2f} s"
              + ("" if result.complete else " (run cut short: pending calls)")]
-    if result.partitions_unknown:
-        lines.append("  unknown: the search budget ran out; those keys were not verified")
+    for unknown in result.unknown:
+        lines.append(f"  unknown: key {unknown['key']:#x} not verified: {unknown['reason']}")
     for violation in result.violations:
         key = "?" if violation.key is None else f"{violation.key:#x}"
         lines.append(f"[{violation.kind}] key {key}: {violation.message}")

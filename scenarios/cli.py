@@ -1,49 +1,44 @@
 """Command line of psa-stress (run.py hands over here).
 
-  run.py [run]  [--mbedtls-dir DIR] [--budget S] [--variant V] [--seed N] [--scenarios a,b]
-  run.py check  HISTORY [--json]
+  run.py [run]    the default suite            [--budget S] [--seed N] [--scenarios a,b] ...
+  run.py stress   SCENARIO, one job repeated   [--threads N] [--seconds S | --ops N] [--seed N]
+                  [--runs N] [--sched E] [--faults F] [--mix ...] [--volatile-pool N] ...
+  run.py nightly  the suite round-robin under a time budget [--budget S] [--shard I/N]
+                  [--max-failures N] [--run-seconds S]
+  run.py repro    REPORT-DIR | FAILURE-ID [--failure ID] [--replays 10]
+  run.py check    HISTORY
+  run.py convert  BINARY-HISTORY OUT.jsonl
   run.py list
-  run.py test   [pytest arguments]
+  run.py merge    REPORT-DIR... [--out DIR]
+  run.py test     [pytest arguments]
 
-Exit codes: 0 clean, 1 a failure was found (sanitizer report, checker violation, crash, hang),
-2 bad input or setup error, 3 harness error (a bug in psa-stress itself).
+Exit codes (docs/report-format.md): 0 clean, 1 a failure was found (sanitizer report, checker
+violation, crash, hang; for repro: reproduced at least once), 2 bad input or setup error (one
+line), 3 harness error (a bug in psa-stress: one line, the traceback saved in the report
+directory).
 """
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
+import traceback
 
 from scenarios import catalog, check, report, tools
+from scenarios import history_binary
+from scenarios import repro as repro_module
 from scenarios.build import Variant, ensure_built
+from scenarios.commands import cmd_nightly, cmd_run, cmd_stress
 from scenarios.history import HistoryError
+from scenarios.options import (EXIT_BAD_INPUT, EXIT_CLEAN, EXIT_FAILURE, EXIT_HARNESS, Parser,
+                               add_nightly_options, add_run_options, add_session_options,
+                               add_stress_options, add_target_options, positive_int)
 from scenarios.progress import Progress
-from scenarios.runner import run_scenario
+from scenarios.report import summary
 from scenarios.source import REPO, SetupError, find_tree
 
-EXIT_CLEAN, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 1, 2, 3
-SUBCOMMANDS = ("run", "check", "list", "test")
-DEFAULT_BUDGET = 45
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2."""
-
-    def error(self, message):
-        print(f"run.py: error: {message} (see --help)", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
+SUBCOMMANDS = ("run", "stress", "nightly", "repro", "check", "convert", "list", "merge", "test")
 
 
 def make_parser():
@@ -51,18 +46,32 @@ def make_parser():
                     "key store. Without a subcommand: run the default suite.")
     commands = parser.add_subparsers(dest="command", parser_class=Parser)
     run = commands.add_parser("run", help="build and run the scenario suite (default)")
-    run.add_argument("--mbedtls-dir", help="Mbed TLS 3.6.x source tree to test "
-                     "(default: the submodule, else Debian's source package)")
-    run.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,
-                     help=f"total stress seconds, shared by the scenarios (default {DEFAULT_BUDGET})")
-    run.add_argument("--variant", default="tsan", help="build variant: tsan (default), plain, asan")
-    run.add_argument("--seed", type=positive_int, help="base seed (default: from the clock)")
-    run.add_argument("--scenarios", help="comma-separated scenario names (default: the suite)")
-    run.add_argument("--threads", type=positive_int, help="override the scenarios' thread count")
+    add_run_options(run)
+    stress = commands.add_parser("stress", help="stress one scenario with chosen parameters")
+    add_stress_options(stress)
+    nightly = commands.add_parser("nightly", help="the suite, round-robin, under a time budget, "
+                                  "optionally one shard of several")
+    add_nightly_options(nightly)
+    for sub in (run, stress, nightly):
+        add_target_options(sub)
+        add_session_options(sub)
+    rep = commands.add_parser("repro", help="rerun a reported failure and count reproductions")
+    rep.add_argument("target", help="a report directory, or a failure id (12 hex digits)")
+    rep.add_argument("--failure", help="the failure id, when the report has several")
+    rep.add_argument("--replays", type=positive_int, default=10, help="replays (default 10)")
+    add_target_options(rep)
     chk = commands.add_parser("check", help="check a history file for linearizability")
     chk.add_argument("history", help="history file (JSON Lines, docs/history-format.md)")
     chk.add_argument("--json", action="store_true", help="print the verdict as JSON")
-    commands.add_parser("list", help="list the scenarios")
+    conv = commands.add_parser("convert", help="convert a binary history to JSON Lines")
+    conv.add_argument("binary", help="binary history written by the driver")
+    conv.add_argument("output", help="JSON Lines file to write")
+    lst = commands.add_parser("list", help="list the scenarios")
+    lst.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    mrg = commands.add_parser("merge", help="combine shard reports into one report")
+    mrg.add_argument("reports", nargs="+", help="report directories (one per shard)")
+    mrg.add_argument("--out", help="output directory (default: a new reports/<stamp>-merged)")
+    mrg.add_argument("--json", action="store_true", help="print summary.json on stdout")
     test = commands.add_parser("test", help="run the project's pytest suite")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
     return parser
@@ -72,12 +81,10 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")
-    parser = make_parser()
-    if argv[0] == "test" and not {"-h", "--help"} & set(argv[1:]):
-        args, args.pytest_args = parser.parse_args(["test"]), argv[1:]   # all of it for pytest
-    else:
-        args = parser.parse_args(argv)
-    handler = {"run": cmd_run, "check": cmd_check, "list": cmd_list, "test": cmd_test}
+    args = make_parser().parse_args(argv)
+    handler = {"run": cmd_run, "stress": cmd_stress, "nightly": cmd_nightly, "repro": cmd_repro,
+               "check": cmd_check, "convert": cmd_convert, "list": cmd_list, "merge": cmd_merge,
+               "test": cmd_test}
     try:
         return handler[args.command](args)
     except SetupError as error:
@@ -86,55 +93,71 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("run.py: interrupted", file=sys.stderr)
         return EXIT_HARNESS
+    except Exception as error:      # a bug in psa-stress itself: one line, traceback to a file
+        path = save_traceback(getattr(args, "report_directory", None))
+        print(f"run.py: harness error: {type(error).__name__}: {error} (traceback: "
+              f"{os.path.relpath(path)})", file=sys.stderr)
+        return EXIT_HARNESS
 
 
-def cmd_run(args):
-    scenarios = [catalog.get(name) for name in
-                 (args.scenarios.split(",") if args.scenarios else catalog.DEFAULT_SUITE)]
-    Variant.parse(args.variant)
-    seed = args.seed or int(time.time()) % 1_000_000
+def save_traceback(directory):
+    """Write the current exception's traceback to <report dir>/harness-error.txt, or, before a
+    report directory exists, to reports/harness-error-<time>.txt."""
+    if directory:
+        path = os.path.join(directory, "harness-error.txt")
+    else:
+        directory = report.REPORTS_DIR
+        path = os.path.join(directory, f"harness-error-{time.strftime('%Y%m%d-%H%M%S')}.txt")
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(traceback.format_exc())
+    return path
+
+
+def cmd_repro(args):
+    data, failures = repro_module.find(args.target, args.failure)
+    tree = find_tree(args.mbedtls_dir or summary.mbedtls_dir(data["mbedtls"]), log=_stderr)
+    if tree.fingerprint() != data["mbedtls"]["fingerprint"]:
+        _stderr(f"warning: the Mbed TLS tree {tree.path} differs from the report's "
+                f"(fingerprint {tree.fingerprint()} vs {data['mbedtls']['fingerprint']})")
+    jobs = [repro_module.job_of(data, failure, args.variant) for failure in failures]
+    for job in jobs:
+        Variant.parse(job.variant)
     progress = Progress()
-    started = time.monotonic()
     try:
-        tree = find_tree(args.mbedtls_dir, log=progress.log)
-        progress.update(f"building {args.variant} from Mbed TLS {tree.version} ...")
-        build = ensure_built(args.variant, tree, log=progress.log)
-        directory = report.new_report_dir()
-        runs = _run_suite(build, scenarios, seed, args, directory, progress)
+        workdir = report.new_report_dir(label="repro")
+        args.report_directory = workdir
+        outcomes = [repro_module.replay(ensure_built(job.variant, tree, log=progress.log), data,
+                                        job, failure, args.replays, workdir, progress.log)
+                    for job, failure in zip(jobs, failures)]
     finally:
         progress.close()
-    data = report.summary(tree, args.variant, args.budget, runs, time.monotonic() - started)
+    if args.json:
+        print(json.dumps(outcomes, indent=2))
+    for outcome in outcomes:
+        print(f"{outcome['id']} {outcome['signature']}: reproduced {outcome['reproduced']}/"
+              f"{outcome['replays']}\n  {outcome['command']}", file=sys.stderr if args.json
+              else sys.stdout)
+    return EXIT_FAILURE if any(o["reproduced"] for o in outcomes) else EXIT_CLEAN
+
+
+def cmd_merge(args):
+    reports = [summary.load(directory) for directory in args.reports]
+    data = summary.merge(reports)
+    directory = args.out or report.new_report_dir(label="merged")
+    os.makedirs(directory, exist_ok=True)
     report.write(directory, data)
-    print(report.terminal(data, directory))
+    print(json.dumps(data, indent=2) if args.json else report.terminal(data, directory))
     return EXIT_CLEAN if data["verdict"] == "clean" else EXIT_FAILURE
 
 
-def _run_suite(build, scenarios, seed, args, directory, progress):
-    seconds = max(2, args.budget // len(scenarios))
-    runs = []
-    for index, scenario in enumerate(scenarios):
-        progress.update(f"{index + 1}/{len(scenarios)} {scenario.name} seed {seed + index}: "
-                        f"stressing for {seconds} s, then checking")
-        run_dir = os.path.join(directory, f"{scenario.name}-seed{seed + index}")
-        result = run_scenario(build, scenario, seed + index, seconds, run_dir, args.threads)
-        if result.clean:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        runs.append(result)
-        state = "clean" if result.clean else f"FAILED ({len(result.failures)} findings)"
-        progress.log(f"{scenario.name} seed {seed + index}: {result.ops} calls, "
-                     f"{result.ops_per_sec:.0f} calls/s, {state}")
-    return runs
-
-
 def cmd_check(args):
-    if not os.path.isfile(args.history):
-        print(f"run.py: error: {args.history}: no such file", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    if not (os.path.isfile(args.history) or history_binary.is_binary(args.history)):
+        raise SetupError(f"{args.history}: no such file")
     try:
         result = check.check_file(args.history)
     except HistoryError as error:
-        print(f"run.py: error: {args.history}: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise SetupError(f"{args.history}: {error}") from None
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -142,7 +165,27 @@ def cmd_check(args):
     return EXIT_CLEAN if result.verdict == "ok" else EXIT_FAILURE
 
 
-def cmd_list(_args):
+def cmd_convert(args):
+    """A binary history (a directory written by the driver) to its JSON Lines form."""
+    if not history_binary.is_binary(args.binary):
+        raise SetupError(f"{args.binary}: not a binary history (a directory with header.json)")
+    try:
+        with open(args.output, "w", encoding="utf-8") as stream:
+            calls = history_binary.to_jsonl(args.binary, stream)
+    except HistoryError as error:
+        raise SetupError(f"{args.binary}: {error}") from None
+    except OSError as error:
+        raise SetupError(f"{args.output}: {error.strerror}") from None
+    print(f"{args.output}: {calls} calls")
+    return EXIT_CLEAN
+
+
+def cmd_list(args):
+    if args.json:
+        print(json.dumps([{"name": s.name, "attacks": s.attacks,
+                           "default": s.name in catalog.DEFAULT_SUITE}
+                          for s in catalog.SCENARIOS], indent=2))
+        return EXIT_CLEAN
     for scenario in catalog.SCENARIOS:
         print(f"{scenario.name:<20} {scenario.attacks}")
     return EXIT_CLEAN
@@ -150,7 +193,7 @@ def cmd_list(_args):
 
 def cmd_test(args):
     """Run pytest on tests/, with Debian's python3-pytest if this interpreter lacks pytest."""
-    command = ["-m", "pytest", *args.pytest_args]   # pytest.ini: testpaths = tests
+    command = ["-m", "pytest", os.path.join(REPO, "tests"), *args.pytest_args]
     for python in (sys.executable, "/usr/bin/python3"):
         if os.path.exists(python) and _has_pytest(python):
             return subprocess.run([python, *command], cwd=REPO).returncode
@@ -161,3 +204,7 @@ def cmd_test(args):
 def _has_pytest(python):
     probe = subprocess.run([python, "-c", "import pytest"], capture_output=True)
     return probe.returncode == 0
+
+
+def _stderr(text):
+    print(text, file=sys.stderr)

@@ -2,17 +2,22 @@
 
 Public API::
 
-    load(path) -> History          # raises HistoryError("line N: what is wrong")
+    open_history(path) -> History  # JSON Lines file or binary directory (history_binary.py);
+                                   # History.calls is a one-pass iterator, validated as it goes
+    load(path) -> History          # the same with History.calls a list
+                                   # both raise HistoryError("line N: what is wrong")
+    parse(lines) -> History        # JSON Lines text lines, calls as a list
     History.header                 # the header object, as parsed
-    History.calls                  # [Call], sorted by call stamp
-    History.complete               # the end line's "complete"
+    History.calls                  # Calls sorted by call stamp
+    History.complete               # the end line's "complete" (set once calls are exhausted)
     Call: thread, seq, op, call, ret (None if pending), status (None if pending),
           args (dict), out (dict, {} unless SUCCESS), line (1-based line number)
     OPS, CREATE_OPS                # operation names
     gc_paused()                    # context manager: no cyclic GC (big histories)
 
-Validation is one pass over the file: every rule of the format is checked and the first
-problem raises ``HistoryError`` naming the line. Byte strings stay lower-case hex strings.
+Validation is one pass over the file, in bounded memory (the checker streams): every rule of the
+format is checked and the first problem raises ``HistoryError`` naming the line, possibly after
+earlier calls were handed out. Byte strings stay lower-case hex strings.
 """
 import contextlib
 import gc
@@ -23,7 +28,8 @@ FORMAT = "psa-stress-history"
 VERSION = 1
 
 ATTRS = ("lifetime", "id", "type", "bits", "usage", "alg")
-CREATE_OPS = ("import", "generate", "derive", "copy")
+CREATE_OPS = ("import", "generate", "derive", "copy", "derive_from")
+_USE = (("key", "alg"), ("input",), (), ("material",))     # a key use with an output
 # op -> (integer args, hex args, integer outs on SUCCESS, hex outs on SUCCESS)
 OPS = {
     "import": (ATTRS, ("material",), ("key",), ()),
@@ -33,6 +39,18 @@ OPS = {
     "destroy": (("key",), (), (), ()),
     "export": (("key",), (), (), ("material",)),
     "get_attributes": (("key",), (), ATTRS, ()),
+    "purge": (("key",), (), (), ()),
+    "open": (("key",), (), ("key",), ()),
+    "close": (("key",), (), (), ()),
+    "export_public": (("key",), (), (), ("material",)),
+    "derive_from": (ATTRS + ("src",), ("salt", "info"), ("key",), ()),
+    "sign": _USE, "cipher_encrypt": _USE, "cipher_decrypt": _USE, "mac": _USE,
+    "verify": (("key", "alg"), ("hash", "input"), (), ()),
+    "aead_encrypt": (("key", "alg"), ("nonce", "input"), (), ("material",)),
+    "aead_decrypt": (("key", "alg"), ("nonce", "input"), (), ("material",)),
+    "mac_multipart": (("key", "alg", "mid", "stage"), ("message",), (), ("material",)),
+    "random": ((), (), (), ()), "reseed": ((), (), (), ()), "deplete": ((), (), (), ()),
+    "init": ((), (), (), ()),      # psa_crypto_init, raced by the workers (--init-race)
 }
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 _STATUS = re.compile(r"[A-Z][A-Z0-9_]*|STATUS\(-?[0-9]+\)")
@@ -73,10 +91,36 @@ class History:
         self.complete = complete
 
 
+def open_history(path):
+    """The history at ``path`` (JSON Lines file or binary directory), read lazily."""
+    from scenarios import history_binary
+    if history_binary.is_binary(path):
+        return history_binary.open_binary(path)
+    try:
+        stream = open(path, encoding="utf-8")
+    except OSError as error:
+        raise HistoryError(f"line 1: cannot open ({error.strerror})") from None
+    history = History(path, None, None, False)
+    lines = _lines(stream)
+    history.header = _check_header_line(next(lines, None))
+    history.calls = _records(lines, history)
+    return history
+
+
+def _lines(stream):
+    with stream:
+        try:
+            yield from enumerate(stream, 1)
+        except UnicodeDecodeError as error:
+            raise HistoryError(f"line ?: not UTF-8 ({error.reason})") from None
+
+
 def load(path):
-    """Read and validate the history file at ``path``; return a ``History``."""
-    with open(path, encoding="utf-8") as stream, gc_paused():
-        return parse(stream, path)
+    """Read and validate the history at ``path``; return a ``History`` with a list of calls."""
+    with gc_paused():
+        history = open_history(path)
+        history.calls = list(history.calls)
+    return history
 
 
 @contextlib.contextmanager
@@ -93,35 +137,42 @@ def gc_paused():
 
 def parse(lines, path="<history>"):
     """Validate an iterable of JSON lines (header, records, end) into a ``History``."""
-    reader = _Reader()
-    header = None
-    end = None
-    number = 0
-    for number, text in enumerate(lines, 1):
+    history = History(path, None, None, False)
+    numbered = enumerate(lines, 1)
+    history.header = _check_header_line(next(numbered, None))
+    history.calls = list(_records(numbered, history))
+    return history
+
+
+def _check_header_line(first):
+    if first is None:
+        raise HistoryError("line 1: empty file, no header")
+    number, text = first
+    return check_header(_json(text, number), f"line {number}")
+
+
+def _records(numbered, history):
+    """Yield the validated calls of (number, text) lines after the header; check the end line
+    and set ``history.complete``."""
+    reader = _Reader(history.header.get("threads"))
+    end, number = None, 1
+    for number, text in numbered:
         if end is not None:
             raise HistoryError(f"line {number}: data after the end line")
         obj = _json(text, number)
-        if header is None:
-            header = _check_header(obj, number)
-            reader.threads = header.get("threads")
-        elif "end" in obj and "thread" not in obj:
+        if "end" in obj and "thread" not in obj:
             end = _check_end(obj, number)
         else:
-            reader.record(obj, number)
-    if header is None:
-        raise HistoryError("line 1: empty file, no header")
+            yield reader.record(obj, number)
     if end is None:
         raise HistoryError(f"line {number + 1}: truncated: no end line")
     records, complete = end
-    if records != len(reader.calls):
+    if records != reader.count:
         raise HistoryError(f"line {number}: end.records is {records} but the file has "
-                           f"{len(reader.calls)} call records")
-    if complete:
-        pending = next((c for c in reader.calls if c.ret is None), None)
-        if pending is not None:
-            raise HistoryError(f"line {pending.line}: ret is null but end.complete is true")
-    reader.check_unique_stamps()
-    return History(path, header, reader.calls, complete)
+                           f"{reader.count} call records")
+    if complete and reader.pending is not None:
+        raise HistoryError(f"line {reader.pending}: ret is null but end.complete is true")
+    history.complete = complete
 
 
 def _json(text, number):
@@ -134,17 +185,18 @@ def _json(text, number):
     return obj
 
 
-def _check_header(obj, number):
+def check_header(obj, where):
+    """The header object, checked; ``where`` prefixes error messages."""
     if obj.get("format") != FORMAT:
-        raise HistoryError(f"line {number}: header format is not {FORMAT!r}")
+        raise HistoryError(f"{where}: header format is not {FORMAT!r}")
     if obj.get("version") != VERSION or type(obj.get("version")) is not int:
-        raise HistoryError(f"line {number}: unsupported version {obj.get('version')!r}")
+        raise HistoryError(f"{where}: unsupported version {obj.get('version')!r}")
     store = obj.get("key_store")
     if type(store) is not dict:
-        raise HistoryError(f"line {number}: header has no key_store object")
+        raise HistoryError(f"{where}: header has no key_store object")
     threads = obj.get("threads")
     if threads is not None and (type(threads) is not int or threads < 1):
-        raise HistoryError(f"line {number}: header threads must be a positive integer")
+        raise HistoryError(f"{where}: header threads must be a positive integer")
     return obj
 
 
@@ -159,12 +211,14 @@ def _check_end(obj, number):
 class _Reader:
     """Per-record validation with the cross-record state (sort order, per-thread sequence)."""
 
-    def __init__(self):
-        self.calls = []
-        self.threads = None
+    def __init__(self, threads):
+        self.count = 0
+        self.pending = None          # line of the first pending call
+        self.threads = threads
         self.last_call = -1
         self.thread_last = {}        # thread -> its previous Call
         self.statuses = set()        # status names already validated
+        self.future_rets = {}        # ret stamps above last_call -> line (uniqueness check)
 
     def record(self, obj, number):
         try:
@@ -189,7 +243,10 @@ class _Reader:
             raise HistoryError(f"line {number}: out must be an object")
         if call.op == "derive" and call.args.get("kdf") != "HKDF-SHA256":
             raise HistoryError(f"line {number}: derive kdf must be 'HKDF-SHA256'")
-        self.calls.append(call)
+        self.count += 1
+        if call.ret is None and self.pending is None:
+            self.pending = number
+        return call
 
     def _check_stamps(self, call):
         number, stamp, ret = call.line, call.call, call.ret
@@ -200,7 +257,21 @@ class _Reader:
         if stamp <= self.last_call:
             raise HistoryError(f"line {number}: records not sorted by call "
                                f"({stamp} after {self.last_call})")
+        self._check_unique(stamp, ret, number)
         self.last_call = stamp
+
+    def _check_unique(self, stamp, ret, number):
+        """Stamps come from one counter: no stamp may be used twice. Only rets above the last
+        call stamp can still collide, so at most one per thread is remembered."""
+        future = self.future_rets
+        if stamp in future or ret in future:
+            raise HistoryError(f"line {number}: stamp {stamp if stamp in future else ret} is "
+                               f"used twice")
+        if ret is not None:
+            future[ret] = number
+        if len(future) > 64:
+            for old in [r for r in future if r <= stamp]:
+                del future[old]
 
     def _check_thread(self, call):
         number, thread = call.line, call.thread
@@ -221,18 +292,6 @@ class _Reader:
         if type(call.status) is not str or not _STATUS.fullmatch(call.status):
             raise HistoryError(f"line {call.line}: bad status {call.status!r}")
         self.statuses.add(call.status)
-
-    def check_unique_stamps(self):
-        """Stamps come from one counter: no ret may equal another call's call or ret."""
-        stamps = [c.call for c in self.calls]
-        stamps.extend(c.ret for c in self.calls if c.ret is not None)
-        if len(set(stamps)) == len(stamps):
-            return
-        stamps.sort()
-        for before, after in zip(stamps, stamps[1:]):
-            if before == after:
-                line = max(c.line for c in self.calls if after in (c.call, c.ret))
-                raise HistoryError(f"line {line}: stamp {after} is used twice")
 
 
 def _check_fields(values, ints, hexes, where, number):

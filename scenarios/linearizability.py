@@ -45,7 +45,7 @@ MAX_SHRINK = 400
 CONTEXT_OPS = 3
 _KEEP_LIVE = 16
 _SMALL = 3
-_INF = float("inf")
+INF = _INF = float("inf")   # the ret of a pending op (compared with `is`)
 _DONE = object()
 
 
@@ -74,8 +74,24 @@ class PartitionResult:
         self.failure = failure
 
 
-class _OutOfBudget(Exception):
-    pass
+class OutOfBudget(Exception):
+    """The search used up its budget of model steps."""
+
+
+_OutOfBudget = OutOfBudget
+
+
+def segment_ends(model, segment, start, budget):
+    """(every distinct end state of ``segment`` from ``start``, model steps used); ``segment``
+    is [(call, ret or inf, op)] sorted by call, with no quiescent point inside. Raises
+    ``OutOfBudget``."""
+    search = _Search(model, budget)
+    return tuple(search.ends(segment, start)[0]), search.steps
+
+
+def explain_segment(model, segment, starts):
+    """The ``Failure`` of a segment that has no linearization from any of ``starts``."""
+    return _Explainer(model).explain(segment, starts)
 
 
 def check(model, items, budget=DEFAULT_BUDGET):
@@ -86,20 +102,17 @@ def check(model, items, budget=DEFAULT_BUDGET):
 def check_partition(model, key, ops, budget=DEFAULT_BUDGET):
     entries = sorted(((op.call, _INF if op.ret is None else op.ret, op) for op in ops
                       if op.ret is not None or not model.is_read_only(op)), key=_by_call)
-    search = _Search(model, budget)
+    chain = Chain(model, budget, (model.init(),))
     try:
-        segments = _segments(entries)
-        failed = search.chain(segments, model.init())
+        linearizable = all(chain.extend(segment) for segment in _segments(entries))
     except _OutOfBudget:
-        return PartitionResult(key, UNKNOWN, len(ops), search.steps)
-    if failed is None:
-        return PartitionResult(key, OK, len(ops), search.steps)
-    index, starts = failed
-    failure = _Explainer(model).explain(segments[index], starts)
-    earlier = [op for segment in segments[:index] for _, _, op in segment
-               if not model.is_read_only(op)]
-    failure.context = earlier[-CONTEXT_OPS:]
-    return PartitionResult(key, VIOLATION, len(ops), search.steps, failure)
+        return PartitionResult(key, UNKNOWN, len(ops), chain.steps)
+    if linearizable:
+        return PartitionResult(key, OK, len(ops), chain.steps)
+    index, starts = chain.deepest
+    failure = _Explainer(model).explain(chain.segments[index], starts)
+    failure.context = chain.mutating_before(index)[-CONTEXT_OPS:]
+    return PartitionResult(key, VIOLATION, len(ops), chain.steps, failure)
 
 
 def _by_call(entry):
@@ -121,59 +134,114 @@ def _segments(entries):
     return segments
 
 
-class _Search:
-    """WGL search over segments, counting model steps against a budget."""
+class Chain:
+    """Depth-first search for one linearization through a growing list of segments.
 
-    def __init__(self, model, budget):
+    ``starts`` are the exact states the first segment may start in. ``extend(segment)``
+    appends the next segment and returns whether some linearization covers every segment so
+    far: segment end states are produced lazily, and a dead end backtracks into earlier
+    segments (frames older than ``_KEEP_LIVE`` are re-created on demand); failed
+    (segment, start state) pairs are remembered, so the search is exact. After a False,
+    ``deepest`` is (index of the deepest segment that had no linearization, the start states it
+    failed from). Raises ``OutOfBudget``.
+    """
+
+    def __init__(self, model, budget, starts):
         self.model = model
-        self.budget = budget
-        self.steps = 0
+        self.search = _Search(model, budget)
+        self.starts = tuple(starts)
+        self.segments = []
+        self.path = [[-1, None, iter(self.starts), 0]]   # [index, start, ends, ends used]
+        self.failed = set()
+        self.deepest = (-1, [])
+        self.tip = None          # the end state of the last segment on the current path
 
-    def chain(self, segments, init):
-        """None if some linearization covers all segments, else (index, its start states)."""
-        path, failed = [], set()   # path: [index, start, ends, used] of segments with choices
-        deepest = (-1, [])
-        index, state = 0, init
+    @property
+    def steps(self):
+        return self.search.steps
+
+    def extend(self, segment):
+        self.segments.append(segment)
+        if len(self.segments) == 1:
+            resumed = self._backtrack()
+            if resumed is None:
+                self.deepest = (0, [])
+                return False
+            return self._run(resumed[0] + 1, resumed[1])
+        return self._run(len(self.segments) - 1, self.tip)
+
+    def _run(self, index, state):
+        """Search forward from ``state`` at the start of segment ``index``."""
+        segments, failed = self.segments, self.failed
         while index < len(segments):
-            ends, more = self.ends(segments[index], state)
+            ends, more = self.search.ends(segments[index], state)
             end = next(ends, _DONE)
             if end is not _DONE and more:
-                path.append([index, state, ends, 1])
-                if len(path) > _KEEP_LIVE:
-                    path[-_KEEP_LIVE - 1][2] = None     # re-created on demand
+                self._push([index, state, ends, 1])
             if end is _DONE or (index + 1, end) in failed:
                 if end is _DONE:
-                    if index > deepest[0]:
-                        deepest = (index, [])
-                    if index == deepest[0]:
-                        deepest[1].append(state)
+                    self._note_dead_end(index, state)
                 if not more or end is _DONE:
                     failed.add((index, state))
-                resumed = self._backtrack(path, segments, failed)
+                resumed = self._backtrack()
                 if resumed is None:
-                    return deepest
+                    return False
                 index, end = resumed
             index, state = index + 1, end
-        return None
+        self.tip = state
+        return True
 
-    def _backtrack(self, path, segments, failed):
+    def _push(self, frame):
+        path = self.path
+        path.append(frame)
+        if len(path) > _KEEP_LIVE:
+            path[-_KEEP_LIVE - 1][2] = None     # re-created on demand
+
+    def _note_dead_end(self, index, state):
+        deepest = self.deepest
+        if index > deepest[0]:
+            deepest = self.deepest = (index, [])
+        if index == deepest[0]:
+            deepest[1].append(state)
+
+    def _backtrack(self):
         """Next untried (index, end state) from the deepest segment that has one."""
+        path, failed = self.path, self.failed
         while path:
             frame = path[-1]
             index, start, ends, used = frame
             if ends is None:    # the search is deterministic: skip the ends already used
-                ends = frame[2] = self.ends(segments[index], start)[0]
+                ends = frame[2] = self._ends(index, start)
                 for _ in range(used):
                     next(ends)
             end = next(ends, _DONE)
             if end is _DONE:
-                failed.add((index, start))
+                if index >= 0:
+                    failed.add((index, start))
                 path.pop()
                 continue
             frame[3] += 1
             if (index + 1, end) not in failed:
                 return index, end
         return None
+
+    def _ends(self, index, start):
+        return iter(self.starts) if index < 0 else self.search.ends(self.segments[index],
+                                                                      start)[0]
+
+    def mutating_before(self, index):
+        """The mutating ops of the segments before ``index``, in call order."""
+        return [op for segment in self.segments[:index] for _, _, op in segment
+                if not self.model.is_read_only(op)]
+
+
+class _Search:
+    """WGL search of one segment, counting model steps against a budget."""
+
+    def __init__(self, model, budget):
+        self.model = model
+        self.budget = budget
+        self.steps = 0
 
     def ends(self, segment, start, trace=None):
         """(iterator over the distinct end states of ``segment`` from ``start``, whether there

@@ -90,11 +90,12 @@ def extend_usage(usage):
 def static_problem(call):
     """Why ``call`` is wrong whatever the concurrency (None if nothing is)."""
     status, args = call.status, call.args
-    if status is None or (status == "SUCCESS" and call.op not in CREATE_OPS):
-        return None
-    if status in NEVER:
+    problem = model_use.static_problem(call) if call.op in model_use.KEY_OPS else None
+    if problem or status is None or (status == "SUCCESS" and call.op not in CREATE_OPS):
+        return problem
+    legitimate = LEGITIMATE.get(call.op) or model_use.LEGITIMATE[call.op]
+    if status in NEVER and status not in legitimate:
         return f"{call.op} returned {status}, which must never surface from a public call"
-    legitimate = LEGITIMATE[call.op]
     persistent = call.op in CREATE_OPS and is_persistent(args["lifetime"])
     if status not in legitimate and not (persistent and status == "ALREADY_EXISTS"):
         return f"{call.op} returned {status}, not a legitimate result of this call"
@@ -269,10 +270,10 @@ def _raw_bytes_type(key_type):
 
 
 def _usages(usage, lifetime):
+    """psa_set_key_usage_flags already extends the flags (crypto_struct.h), a reload again."""
     if usage is None:
         return None
-    return frozenset((usage, extend_usage(usage))) if is_persistent(lifetime) \
-        else frozenset((usage,))
+    return frozenset((usage, extend_usage(usage)))
 
 
 def _hkdf_sha256(salt, secret, info, length):
@@ -313,7 +314,7 @@ def _copied_desc(source, call, key):
     usages = None
     if source[USAGES] is not None:
         usages = frozenset(v for u in source[USAGES]
-                           for v in _usages(usage & u, lifetime))
+                           for v in _usages(extend_usage(usage) & u, lifetime))
     return (lifetime, key, source[TYPE], source[BITS], usages,
             _alg_meet(source[ALG], args["alg"]) if source[ALG] is not None else None,
             source[MATERIAL])
@@ -356,7 +357,9 @@ class _Sources:
         options = set()
         for candidate in self._candidates(call):
             for source in self.descs(candidate):
-                if _may_have(source, USAGE_COPY) and _algs_meet(source[ALG], call.args["alg"]):
+                if call.op == "derive_from":
+                    options.update(model_use.derived_descs(source, call, key))
+                elif _may_have(source, USAGE_COPY) and _algs_meet(source[ALG], call.args["alg"]):
                     options.add(_copied_desc(source, call, key))
         if len(options) > MAX_OPTIONS:
             lifetime = call.args["lifetime"]
@@ -403,7 +406,8 @@ class KeyStoreModel:
         return describe_state(state)
 
     def explain(self, state, op):
-        return describe_op(op) + " is impossible: " + _WHY[op.rule](state, op)
+        why = _WHY.get(op.rule) or model_use.WHY[op.rule]
+        return describe_op(op) + " is impossible: " + why(state, op)
 
     def partition(self, calls):
         """[(key id, [KeyOp])], smallest partition first."""
@@ -459,6 +463,8 @@ def _by_call(op):
 
 def _key_ops(call):
     """The KeyOps of one statically valid call (none for calls that constrain nothing)."""
+    if call.op in model_use.KEY_OPS:
+        return model_use.key_ops(call)
     rules = _SIMPLE_RULES.get(call.op)
     if rules is None:
         return _create_ops(call)
@@ -484,7 +490,7 @@ _COPY_SOURCE_RULES = {
 def _create_ops(call):
     status, args = call.status, call.args
     persistent = is_persistent(args["lifetime"])
-    copy = call.op == "copy"
+    copy = call.op in ("copy", "derive_from")   # descs resolved from the source by _Sources
     role = " (destination)" if copy else ""
     ops = []
     if copy and status in _COPY_SOURCE_RULES:
@@ -589,3 +595,4 @@ def describe_op(op):
     if op.rule is _attributes:
         text += " " + _attrs_text(op.want)
     return text
+from scenarios import model_use  # noqa: E402  (the other operations' rows; it imports us: last)

@@ -1,4 +1,6 @@
-"""A live progress line on a TTY (redrawn every half second); plain lines otherwise."""
+"""A live progress line on a TTY (redrawn every half second: elapsed, runs, calls/s, failures,
+current activity); plain, line-oriented messages otherwise."""
+import shutil
 import sys
 import threading
 import time
@@ -10,6 +12,7 @@ class Progress:
         self.live = stream.isatty()
         self.started = time.monotonic()
         self.text = ""
+        self.counters = ""
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._ticker = None
@@ -25,6 +28,12 @@ class Progress:
                 self._draw()
             else:
                 print(f"[{self._elapsed():5.0f}s] {text}", file=self.stream, flush=True)
+
+    def stats(self, runs, calls_per_sec, failures):
+        """The session's counters, shown on the live line (and nowhere else)."""
+        with self._lock:
+            self.counters = (f"{runs} runs | {calls_per_sec:,.0f} calls/s | "
+                             f"{failures} failed | ")
 
     def log(self, text):
         """A permanent message above the live line."""
@@ -46,10 +55,15 @@ class Progress:
         return time.monotonic() - self.started
 
     def _draw(self):
-        self.stream.write(f"\r\033[K[{self._elapsed():5.0f}s] {self.text}")
+        line = f"[{self._elapsed():5.0f}s] {self.counters}{self.text}"
+        self.stream.write("\r\033[K" + line[:_width() - 1])
         self.stream.flush()
 
     def _tick(self):
         while not self._stop.wait(0.5):
             with self._lock:
                 self._draw()
+
+
+def _width():
+    return shutil.get_terminal_size((120, 24)).columns

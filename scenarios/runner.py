@@ -12,20 +12,24 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from scenarios import check, sanitizers
+from scenarios import check, final_state, nemesis, sanitizers
 from scenarios.history import HistoryError
 
 HANG_GRACE_SECONDS = 120     # TSan start-up/tear-down plus history writing
+INVARIANT_EXIT_CODE = 4      # the driver: an inside invariant was violated (harness/inspect.h)
 
 
 @dataclass
 class Failure:
-    kind: str        # tsan | asan | violation | crash | hang | driver-error | unknown
+    kind: str        # tsan | asan | violation | invariant | crash | hang | deadlock |
+    #                  replay-diverged | driver-error | unknown
     message: str     # one line
     details: str = ""
+    known_issue: str = ""   # expected: the scenario's known issue (catalog.Scenario.known_issue)
 
     def to_json(self):
-        return {"kind": self.kind, "message": self.message, "details": self.details}
+        return {"kind": self.kind, "message": self.message, "details": self.details,
+                "known_issue": self.known_issue}
 
 
 @dataclass
@@ -37,8 +41,10 @@ class RunResult:
     ops: int = 0
     seconds: float = 0.0
     ops_per_sec: float = 0.0
+    reloads: int = 0             # persistent keys the core loaded back from storage
     check: dict = None
     failures: list = field(default_factory=list)
+    params: dict = None          # the job that made this run (scenarios/job.py), for repro
 
     @property
     def clean(self):
@@ -47,27 +53,34 @@ class RunResult:
     def to_json(self):
         return {"scenario": self.scenario, "seed": self.seed, "variant": self.variant,
                 "clean": self.clean, "ops": self.ops, "seconds": round(self.seconds, 3),
-                "ops_per_sec": round(self.ops_per_sec), "check": self.check,
+                "ops_per_sec": round(self.ops_per_sec), "reloads": self.reloads,
+                "check": self.check,
                 "failures": [failure.to_json() for failure in self.failures],
-                "directory": self.directory}
+                "directory": self.directory, "params": self.params}
 
 
 def driver_command(build, scenario, seed, seconds, directory, threads=None, test_build=False,
-                   extra=()):
+                   extra=(), ops=None):
+    """The driver's command line; with ``ops`` the run stops after that many calls (shrinking
+    and repro), else after ``seconds``."""
+    length = ["--ops", str(ops)] if ops else ["--seconds", str(seconds)]
     return [build.driver(test_build), "--threads", str(threads or scenario.threads),
-            "--seconds", str(seconds), "--seed", str(seed),
+            *length, "--seed", str(seed),
             "--history", os.path.join(directory, "history.jsonl"),
             "--storage-dir", os.path.join(directory, "storage"),
-            "--variant", build.variant.name, *scenario.driver_args(), *extra]
+            "--variant", build.variant.name, "--watchdog", str(nemesis.WATCHDOG_SECONDS),
+            *scenario.driver_args(), *extra]
 
 
 def run_scenario(build, scenario, seed, seconds, directory, threads=None, test_build=False,
-                 extra=()):
-    """Run the driver once and apply every oracle; return a RunResult."""
+                 extra=(), ops=None):
+    """Run the driver once and apply every oracle; return a RunResult. With ``ops``, ``seconds``
+    only bounds the wait (hang detection)."""
     os.makedirs(directory, exist_ok=True)
     result = RunResult(scenario.name, seed, build.variant.name, directory)
     log_prefix = os.path.join(directory, "sanitizer")
-    command = driver_command(build, scenario, seed, seconds, directory, threads, test_build, extra)
+    command = driver_command(build, scenario, seed, seconds, directory, threads, test_build, extra,
+                             ops)
     env = dict(os.environ, **sanitizers.environment(log_prefix))
     started = time.monotonic()
     try:
@@ -85,7 +98,17 @@ def run_scenario(build, scenario, seed, seconds, directory, threads=None, test_b
         result.failures.append(Failure(tool, f"{report.kind}: {report.summary}", report.text))
     _check_history(result, os.path.join(directory, "history.jsonl"))
     shutil.rmtree(os.path.join(directory, "storage"), ignore_errors=True)
+    _mark_known_issue(result, scenario)
     return result
+
+
+def _mark_known_issue(result, scenario):
+    """Failures of the oracle a known issue trips are expected: marked with the reason (the
+    report counts them as known); any other failure still counts."""
+    for failure in result.failures:
+        if scenario.known_issue and failure.kind in scenario.known_oracles:
+            failure.known_issue = scenario.known_issue
+            failure.message = f"expected failure ({scenario.known_issue}): {failure.message}"
 
 
 def _read_driver_summary(result, stdout):
@@ -94,12 +117,23 @@ def _read_driver_summary(result, stdout):
             summary = json.loads(line)
             result.ops = summary.get("ops", 0)
             result.ops_per_sec = summary.get("ops_per_sec", 0.0)
+            result.reloads = summary.get("reloads", 0)
             return
 
 
 def _judge_exit(result, completed):
     code = completed.returncode
+    found = nemesis.failure(completed.stderr)   # hang, deadlock, replay divergence, crash
+    if found is not None:
+        result.failures.append(Failure(*found))
+        return
     if code in (0, sanitizers.TSAN_EXIT_CODE, sanitizers.ASAN_EXIT_CODE):
+        return
+    if code == INVARIANT_EXIT_CODE:
+        violated = [line for line in completed.stderr.splitlines()
+                    if line.startswith("invariant violated: ")]
+        result.failures.append(Failure("invariant", (violated or ["invariant violated"])[0],
+                                       "\n".join(violated)))
         return
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
@@ -125,6 +159,8 @@ def _check_history(result, history_path):
     if verdict.verdict != "ok":
         result.failures.append(Failure(verdict.verdict, _headline(verdict),
                                        check.format_text(verdict)))
+    for problem in final_state.check_file(history_path):
+        result.failures.append(Failure("invariant", f"final state: {problem}"))
 
 
 def _headline(verdict):

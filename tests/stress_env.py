@@ -37,10 +37,15 @@ def mutated_copy(destination, path, old, new):
     source = stock_tree().path
     for sub in ("library", "include"):
         shutil.copytree(os.path.join(source, sub), os.path.join(destination, sub))
-    target = os.path.join(destination, path)
+    apply_edit(destination, path, old, new)
+    return str(destination)
+
+
+def apply_edit(tree, path, old, new):
+    """Replace ``old`` (which must occur exactly once) by ``new`` in ``tree``/``path``."""
+    target = os.path.join(tree, path)
     with open(target, encoding="utf-8") as handle:
         text = handle.read()
     assert text.count(old) == 1, f"mutation does not apply exactly once to {path}"
     with open(target, "w", encoding="utf-8") as handle:
         handle.write(text.replace(old, new))
-    return str(destination)

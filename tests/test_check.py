@@ -92,7 +92,8 @@ def test_budget_exhaustion_makes_the_verdict_unknown():
     assert check_history(history).verdict == "ok"
     result = check_history(history, budget=50)
     assert result.verdict == "unknown" and result.partitions_unknown >= 1
-    assert "budget ran out" in format_text(result)
+    assert "search budget of 50 model steps exhausted" in format_text(result)
+    assert {u["key"] for u in result.to_json()["unknown"]} == {u["key"] for u in result.unknown}
 
 
 def as_history(records, threads, complete=True):
@@ -139,3 +140,27 @@ def test_randomised_corrupted_histories_are_rejected():
         assert records.index(victim) + 2 in lines
         rejected += 1
     assert rejected >= 40
+
+
+def _service_failure_history(tmp_path, faults):
+    header = {"format": "psa-stress-history", "version": 1,
+              "key_store": {"kind": "dynamic", "slot_count": 32}}
+    if faults:
+        header["faults"] = {"spec": "mutex=0.01"}
+    attrs = {"lifetime": 0, "id": 0, "type": 9216, "bits": 128, "usage": 3, "alg": 0}
+    lines = [header,
+             {"thread": 0, "seq": 0, "op": "import", "call": 1, "ret": 2, "status": "SUCCESS",
+              "args": dict(attrs, material="00" * 16), "out": {"key": 0x40000001}},
+             {"thread": 0, "seq": 1, "op": "destroy", "call": 3, "ret": 4,
+              "status": "SERVICE_FAILURE", "args": {"key": 0x40000001}},
+             {"end": {"records": 2, "complete": True}}]
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_service_failure_is_an_unknown_effect_only_under_injected_lock_failures(tmp_path):
+    assert check_file(_service_failure_history(tmp_path, faults=True)).verdict == "ok"
+    result = check_file(_service_failure_history(tmp_path, faults=False))
+    assert result.verdict == "violation"
+    assert result.violations[0].kind == "static"

@@ -1,8 +1,9 @@
 """Bad input on the command line: one error line, exit code 2, never a traceback."""
-import os
+import json
 
 import pytest
 
+from scenarios import cli
 from tests.stress_env import run_py
 
 BAD_INVOCATIONS = [
@@ -13,6 +14,15 @@ BAD_INVOCATIONS = [
     ["run", "--scenarios", "no-such-scenario"],
     ["check"],
     ["check", "/nonexistent/history.jsonl"],
+    ["nightly", "--shard", "3/2"],
+    ["nightly", "--shard", "0/2"],
+    ["nightly", "--budget", "-1"],
+    ["stress", "no-such-scenario"],
+    ["stress", "volatile-churn", "--seconds", "1", "--ops", "5"],
+    ["repro", "/nonexistent/report"],
+    ["repro", "0123456789ab"],
+    ["merge", "/nonexistent/report"],
+    ["convert", "/nonexistent/history.bin", "/tmp/out.jsonl"],
 ]
 
 
@@ -26,7 +36,9 @@ def test_bad_flags_give_one_line_and_exit_2(argv):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["check", "--help"],
-                                  ["test", "--help"], ["list", "--help"]], ids=" ".join)
+                                  ["test", "--help"], ["list", "--help"], ["stress", "--help"],
+                                  ["nightly", "--help"], ["repro", "--help"],
+                                  ["merge", "--help"], ["convert", "--help"]], ids=" ".join)
 def test_help_everywhere(argv):
     result = run_py(*argv, timeout=60)
     assert result.returncode == 0
@@ -46,3 +58,32 @@ def test_check_of_an_empty_file_is_bad_input(tmp_path):
     result = run_py("check", str(empty), timeout=60)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_report_of_another_version_is_refused(tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps({"format": "psa-stress-report",
+                                                       "version": 1}))
+    for argv in (["repro", str(tmp_path)], ["merge", str(tmp_path)]):
+        result = run_py(*argv, timeout=60)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "version 1" in result.stderr
+
+
+def test_a_flag_the_driver_refuses_is_bad_input(tmp_path):
+    result = run_py("stress", "volatile-churn", "--mix", "import=x", "--seconds", "1",
+                    "--reports-dir", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("run.py: error:")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_harness_bug_is_exit_3_with_the_traceback_in_a_file(monkeypatch, capsys, tmp_path):
+    def broken(args):
+        args.report_directory = str(tmp_path)
+        raise KeyError("deliberate")
+    monkeypatch.setattr(cli, "cmd_list", broken)
+    assert cli.main(["list"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("run.py: harness error: KeyError")
+    saved = (tmp_path / "harness-error.txt").read_text()
+    assert "Traceback" in saved and "deliberate" in saved

@@ -1,0 +1,54 @@
+/* psa-stress: what the rows of the operation table (client.c) share: the stamped-call macro,
+ * the run and print functions of the key-use rows (client_use.c), and the printers they reuse.
+ * Internal to the client; main.c sees only client.h. */
+#ifndef PSA_STRESS_CLIENT_OPS_H
+#define PSA_STRESS_CLIENT_OPS_H
+
+#include <stdio.h>
+
+#include "client.h"
+#include "spec.h"
+
+/* The only way a PSA call is made: between the two tickets (linearizability.md §5.3), inside the
+ * spec-mode id locks (spec.h) when they are on. */
+#define CALL_STAMPED(c, r, psa_call)              \
+    do {                                          \
+        spec_hold_t hold_ = spec_enter(r);        \
+        (r)->call = history_stamp(&(c)->log);     \
+        (r)->status = (psa_call);                 \
+        (r)->ret = history_stamp(&(c)->log);      \
+        spec_exit(hold_);                         \
+    } while (0)
+
+/* ---- key use (client_use.c): a one-shot call, or a multi-part operation, on gen_key() ---- */
+void run_sign(client_t *c, record_t *r);
+void run_verify(client_t *c, record_t *r);
+void run_cipher_encrypt(client_t *c, record_t *r);
+void run_cipher_decrypt(client_t *c, record_t *r);
+void run_mac(client_t *c, record_t *r);
+void run_aead_encrypt(client_t *c, record_t *r);
+void run_aead_decrypt(client_t *c, record_t *r);
+void run_mac_multipart(client_t *c, record_t *r);
+/* ---- the random generator (no key): generate, reseed, deplete ---- */
+void run_random(client_t *c, record_t *r);
+void run_reseed(client_t *c, record_t *r);
+void run_deplete(client_t *c, record_t *r);
+
+/* {"key":K,"alg":A,"input":hex}: every key use. */
+void print_use_args(FILE *f, const record_t *r);
+/* print_use_args plus the hash (the input is the signature). */
+void print_verify_args(FILE *f, const record_t *r);
+/* print_use_args plus the AEAD nonce. */
+void print_aead_args(FILE *f, const record_t *r);
+/* print_use_args plus the update count, the setup's return ticket and the last step. */
+void print_multipart_args(FILE *f, const record_t *r);
+/* {} */
+void print_no_args(FILE *f, const record_t *r);
+/* `,"hash":..,"nonce":..,"message":..`: the fixed key-use inputs, for the binary header. */
+void print_use_constants(FILE *f);
+
+/* Shared with client.c: {"key":K} and {"material":hex}. */
+void print_key_args(FILE *f, const record_t *r);
+void print_out_material(FILE *f, const record_t *r);
+
+#endif /* PSA_STRESS_CLIENT_OPS_H */

@@ -1,0 +1,76 @@
+/* psa-stress: quiescent barriers (see quiesce.h). */
+#include "quiesce.h"
+
+bool quiesce_init(quiesce_t *q, unsigned members, bool (*check)(void))
+{
+    q->members = members;
+    q->arrived = 0;
+    q->generation = 0;
+    q->check = check;
+    q->failed = false;
+    if (pthread_mutex_init(&q->lock, NULL) != 0) {
+        return false;
+    }
+    if (pthread_cond_init(&q->released, NULL) != 0) {
+        pthread_mutex_destroy(&q->lock);
+        return false;
+    }
+    return true;
+}
+
+void quiesce_destroy(quiesce_t *q)
+{
+    pthread_cond_destroy(&q->released);
+    pthread_mutex_destroy(&q->lock);
+}
+
+/* All members are at the barrier: nothing is in flight. q->lock held. */
+static void release(quiesce_t *q)
+{
+    if (!q->check()) {
+        q->failed = true;
+    }
+    q->arrived = 0;
+    q->generation++;
+    pthread_cond_broadcast(&q->released);
+}
+
+void quiesce_wait(quiesce_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t generation = q->generation;
+    if (++q->arrived == q->members) {
+        release(q);
+    } else {
+        while (q->generation == generation) {
+            pthread_cond_wait(&q->released, &q->lock);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
+void quiesce_leave(quiesce_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->members--;
+    if (q->arrived > 0 && q->arrived == q->members) {
+        release(q);
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
+uint64_t quiesce_count(quiesce_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t n = q->generation;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+bool quiesce_ok(quiesce_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool ok = !q->failed;
+    pthread_mutex_unlock(&q->lock);
+    return ok;
+}

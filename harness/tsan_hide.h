@@ -1,0 +1,44 @@
+/* psa-stress: hiding the harness's own synchronisation from ThreadSanitizer.
+ *
+ * The harness's bookkeeping (ticket stamps, the nemesis baton, its scheduler state, the harness
+ * ITS table) must not add happens-before edges between worker threads: TSan would then count
+ * every access ordered by the harness as synchronised and miss races in the library. Inside
+ * TSAN_HIDE_BEGIN/END the calling thread's sync operations, reads and writes are invisible to
+ * TSan (compiler-rt and gcc's libtsan both export these annotations). Begin/End must balance
+ * before the thread exits. Without TSan they compile to nothing. */
+#ifndef PSA_STRESS_TSAN_HIDE_H
+#define PSA_STRESS_TSAN_HIDE_H
+
+#if defined(__SANITIZE_THREAD__)
+#define PSA_STRESS_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PSA_STRESS_UNDER_TSAN 1
+#endif
+#endif
+
+#if defined(PSA_STRESS_UNDER_TSAN)
+void AnnotateIgnoreSyncBegin(const char *file, int line);
+void AnnotateIgnoreSyncEnd(const char *file, int line);
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+#define TSAN_HIDE_BEGIN()                            \
+    do {                                             \
+        AnnotateIgnoreSyncBegin(__FILE__, __LINE__);  \
+        AnnotateIgnoreReadsBegin(__FILE__, __LINE__); \
+        AnnotateIgnoreWritesBegin(__FILE__, __LINE__); \
+    } while (0)
+#define TSAN_HIDE_END()                               \
+    do {                                              \
+        AnnotateIgnoreWritesEnd(__FILE__, __LINE__);  \
+        AnnotateIgnoreReadsEnd(__FILE__, __LINE__);   \
+        AnnotateIgnoreSyncEnd(__FILE__, __LINE__);    \
+    } while (0)
+#else
+#define TSAN_HIDE_BEGIN() ((void) 0)
+#define TSAN_HIDE_END() ((void) 0)
+#endif
+
+#endif /* PSA_STRESS_TSAN_HIDE_H */

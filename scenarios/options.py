@@ -1,0 +1,140 @@
+"""Command-line flags shared by the subcommands, their value types, and the exit codes.
+
+The same flag means the same thing everywhere: --mbedtls-dir, --variant, --seed, --budget,
+--known-signatures, --shrink-budget, --reports-dir, --json. ``stress`` gets one flag per tunable
+scenario field (scenarios/catalog.py), so a new scenario parameter is a new flag with no edit here.
+"""
+import argparse
+import dataclasses
+import os
+import re
+import sys
+
+from scenarios import catalog
+from scenarios.job import PASS_THROUGH, scenario_parameters
+from scenarios.source import REPO
+
+EXIT_CLEAN, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 1, 2, 3
+DEFAULT_BUDGET = 45
+DEFAULT_NIGHTLY_BUDGET = 600
+DEFAULT_SHRINK_BUDGET = 120
+KNOWN_SIGNATURES = os.path.join(REPO, "known-signatures.txt")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message):
+        print(f"run.py: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def positive_int(text):
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def natural_int(text):
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def positive_seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def shard_spec(text):
+    """'I/N' with 1 <= I <= N -> {"index": I, "count": N}."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shard I/N with 1 <= I <= N")
+    return {"index": int(match.group(1)), "count": int(match.group(2))}
+
+
+def _int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def add_target_options(parser):
+    """What to test and how to answer: every subcommand that runs the driver."""
+    parser.add_argument("--mbedtls-dir", help="Mbed TLS 3.6.x source tree to test "
+                        "(default: the submodule, else Debian's source package)")
+    parser.add_argument("--variant", help="build variant for every run: tsan, plain, asan, "
+                        "optionally -static<N> (default: each scenario's own, or the report's)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON on stdout (the progress stays on stderr)")
+
+
+def add_session_options(parser):
+    parser.add_argument("--known-signatures", default=KNOWN_SIGNATURES,
+                        help="file of accepted failure signatures or ids, one a line "
+                        "(default known-signatures.txt)")
+    parser.add_argument("--shrink-budget", type=natural_int, default=DEFAULT_SHRINK_BUDGET,
+                        help="seconds for shrinking the new failures, 0 = off "
+                        f"(default {DEFAULT_SHRINK_BUDGET})")
+    parser.add_argument("--reports-dir", default=os.path.join(REPO, "reports"),
+                        help="where the report directory is created (default reports/)")
+
+
+def add_run_options(parser):
+    parser.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,
+                        help=f"total stress seconds, shared by the scenarios "
+                        f"(default {DEFAULT_BUDGET})")
+    parser.add_argument("--seed", type=natural_int, help="base seed (default: from the clock)")
+    parser.add_argument("--scenarios", help="comma-separated scenario names (default: the suite)")
+    parser.add_argument("--threads", type=positive_int, help="override the scenarios' threads")
+
+
+def add_nightly_options(parser):
+    parser.add_argument("--budget", type=positive_int, default=DEFAULT_NIGHTLY_BUDGET,
+                        help=f"stress seconds for this shard (default {DEFAULT_NIGHTLY_BUDGET})")
+    parser.add_argument("--shard", type=shard_spec, help="I/N: this job is shard I of N; shards "
+                        "use disjoint seeds (seed = base + k*N + I-1)")
+    parser.add_argument("--max-failures", type=positive_int, default=5,
+                        help="stop after this many distinct new failures (default 5)")
+    parser.add_argument("--run-seconds", type=positive_seconds, default=10,
+                        help="length of one run (default 10)")
+    parser.add_argument("--seed", type=natural_int,
+                        help="base seed (default: from the date, the same for every shard)")
+    parser.add_argument("--scenarios", help="comma-separated scenario names (default: the suite)")
+
+
+def add_stress_options(parser):
+    parser.add_argument("scenario", help="scenario name (run.py list)")
+    parser.add_argument("--seed", type=natural_int, default=1, help="seed (default 1)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=positive_seconds, default=10,
+                        help="length of each run in seconds (default 10)")
+    length.add_argument("--ops", type=positive_int, help="exact number of calls per run")
+    parser.add_argument("--runs", type=positive_int, default=1,
+                        help="runs, with seeds seed, seed+1, ... (default 1)")
+    for name in PASS_THROUGH:
+        parser.add_argument(f"--{name}", help=f"driver --{name} (scheduling engine / fault "
+                            "injection; see the driver's --help)")
+    parser.add_argument("--canary", action="store_true", help="use the test driver and run its "
+                        "deliberate data race too (proves the TSan oracle)")
+    for name, value in scenario_parameters(catalog.SCENARIOS[0]).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=f"param_{name}",
+                            type=natural_int if isinstance(value, int) else str,
+                            metavar="N" if isinstance(value, int) else "VALUE",
+                            help=f"scenario parameter {name} (default: the scenario's)")
+
+
+def scenario_overrides(args):
+    """The scenario parameters given on the command line."""
+    fields = {f.name for f in dataclasses.fields(catalog.Scenario)}
+    return {name[len("param_"):]: value for name, value in vars(args).items()
+            if name.startswith("param_") and value is not None and name[6:] in fields}

@@ -1,0 +1,261 @@
+"""scenarios/fast_check.py + harness/checker_core/: the accept-only C fast path of the checker.
+
+The one property that matters: the core never says "ok" where the Python checker says anything
+else. It is cross-checked on real driver histories (clean, and with an export's bytes flipped in
+the binary file), on simulated linearizable histories written in the driver's binary layout, on
+one-field perturbations of them, and on hand-made violations; the core must also accept the
+clean ones (an accept-only path that never accepts would be useless).
+"""
+import json
+import os
+import random
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+from scenarios import check, fast_check
+from scenarios.history import load
+from scenarios.history_binary import THREAD_MAGIC
+from tests.stress_env import stock_build
+from tests.test_check import bench
+
+MIX = (("import", 3), ("generate", 2), ("destroy", 4), ("export", 6), ("get_attributes", 3))
+DRIVER_MIX = "import=3,generate=1,destroy=3,export=4,get_attributes=3"
+OPS = ["import", "generate", "derive", "copy", "destroy", "export", "get_attributes"]
+STATUSES = {"SUCCESS": 0, "NOT_PERMITTED": -133, "INVALID_HANDLE": -136, "ALREADY_EXISTS": -139,
+            "INSUFFICIENT_MEMORY": -141, "CORRUPTION_DETECTED": -151}
+SIZE, PAGE = 224, 4096
+FIELDS = [("call", 0, 8, "u64"), ("ret", 8, 8, "u64"), ("seq", 16, 4, "u32"),
+          ("thread", 20, 2, "u16"), ("op", 22, 1, "u8"), ("material_len", 23, 1, "u8"),
+          ("status", 28, 4, "i32"), ("key", 32, 4, "u32"), ("out_key", 36, 4, "u32"),
+          ("attrs.lifetime", 40, 4, "u32"), ("attrs.id", 44, 4, "u32"),
+          ("attrs.type", 48, 2, "u16"), ("attrs.bits", 50, 2, "u16"),
+          ("attrs.usage", 52, 4, "u32"), ("attrs.alg", 56, 4, "u32"),
+          ("material", 72, 65, "bytes")]
+CODES = {"u64": "<Q", "u32": "<I", "u16": "<H", "u8": "<B", "i32": "<i"}
+
+
+@pytest.fixture(scope="module")
+def core():
+    """The core as CMake builds it (the plain variant), or the library PSA_STRESS_FAST_CHECK
+    names (a mutant, to prove these tests fail), loaded through fast_check."""
+    build = stock_build("plain")
+    previous = os.environ.get("PSA_STRESS_FAST_CHECK")
+    if previous in (None, "", "0"):
+        path = os.path.join(build.directory, "libpsa_stress_checker_core.so")
+        os.environ["PSA_STRESS_FAST_CHECK"] = path
+    fast_check._loaded.clear()
+    assert fast_check.library() is not None
+    yield build
+    fast_check._loaded.clear()
+    if previous is None:
+        del os.environ["PSA_STRESS_FAST_CHECK"]
+    else:
+        os.environ["PSA_STRESS_FAST_CHECK"] = previous
+
+
+def _pack(record):
+    """One JSON-form record in the driver's binary layout."""
+    args, out = record["args"], record.get("out") or {}
+    attrs = out if record["op"] == "get_attributes" else args
+    material = bytes.fromhex(args.get("material") or out.get("material") or "")
+    values = {"call": record["call"], "ret": record["ret"] or 0, "seq": record["seq"],
+              "thread": record["thread"], "op": OPS.index(record["op"]),
+              "material_len": len(material), "status": STATUSES[record["status"] or "SUCCESS"],
+              "key": args.get("key", 0), "out_key": out.get("key", 0), "material": material}
+    values.update({f"attrs.{name}": attrs.get(name, 0)
+                   for name in ("lifetime", "id", "type", "bits", "usage", "alg")})
+    data = bytearray(SIZE)
+    for name, offset, size, kind in FIELDS:
+        if kind == "bytes":
+            data[offset:offset + len(values[name])] = values[name]
+        else:
+            struct.pack_into(CODES[kind], data, offset, values[name])
+    return bytes(data)
+
+
+def write_binary(directory, records, threads, complete=True):
+    os.makedirs(directory)
+    binary = {"record_size": SIZE, "header_page": PAGE, "ops": OPS,
+              "fields": [{"name": n, "offset": o, "size": s, "type": t} for n, o, s, t in FIELDS],
+              "statuses": {str(code): name for name, code in STATUSES.items()}, "constants": {}}
+    header = {"format": "psa-stress-history", "version": 1, "threads": threads,
+              "key_store": {"kind": "dynamic", "slot_count": 32}, "binary": binary}
+    with open(os.path.join(directory, "header.json"), "w", encoding="utf-8") as stream:
+        json.dump(header, stream)
+    for thread in range(threads):
+        mine = [_pack(r) for r in records if r["thread"] == thread]
+        committed = sum(1 for r in records if r["thread"] == thread and r["ret"] is not None)
+        head = THREAD_MAGIC + struct.pack("<IIQ", thread, SIZE, committed)
+        with open(os.path.join(directory, f"thread-{thread:04d}.bin"), "wb") as stream:
+            stream.write(head.ljust(PAGE, b"\0") + b"".join(mine) + bytes(SIZE))
+    if complete:
+        with open(os.path.join(directory, "end.json"), "w", encoding="utf-8") as stream:
+            json.dump({"end": {"records": len(records), "complete": True}}, stream)
+    return str(directory)
+
+
+def python_verdict(path):
+    return check.check_history(load(path)).verdict
+
+
+def assert_never_wrongly_ok(path):
+    """The core's answer, after checking it against Python's: ok only where Python says ok."""
+    answer = fast_check.run_core(path)
+    assert answer is not None
+    verdict = python_verdict(path)
+    assert not answer.ok or verdict == "ok", f"{path}: core ok, Python {verdict}"
+    return answer, verdict
+
+
+def test_real_driver_histories_are_accepted_with_python_s_counts(core, tmp_path):
+    for seed in (1, 2, 3):
+        path = str(tmp_path / f"h{seed}")
+        subprocess.run([core.driver(), "--threads", "8", "--ops", "20000", "--seed", str(seed),
+                        "--mix", DRIVER_MIX, "--history", path], check=True, capture_output=True)
+        answer = fast_check.run_core(path)
+        python = check.check_history(load(path))
+        assert answer.ok, answer.why
+        assert python.verdict == "ok"
+        assert (answer.calls, answer.keys) == (python.calls, python.partitions_ok)
+        result = check.check_file(path)
+        assert result.fast_path and result.verdict == "ok" and result.calls == 20000
+
+
+def _material(data, at):
+    return bytes(data[at + 72:at + 72 + data[at + 23]])
+
+
+def test_flipped_export_byte_in_a_real_history_is_never_accepted(core, tmp_path):
+    """An export of an imported key (its material is known) with one byte flipped."""
+    path = str(tmp_path / "h")
+    subprocess.run([core.driver(), "--threads", "8", "--ops", "5000", "--mix", DRIVER_MIX,
+                    "--history", path], check=True, capture_output=True)
+    names = sorted(n for n in os.listdir(path) if n.startswith("thread-"))
+    files = {name: bytearray(open(os.path.join(path, name), "rb").read()) for name in names}
+    records = [(name, at) for name, data in files.items()
+               for at in range(PAGE, len(data) - SIZE + 1, SIZE) if data[at + 23]]
+    imported = {_material(files[n], at) for n, at in records
+                if files[n][at + 22] == OPS.index("import")}
+    exports = [(n, at) for n, at in records if files[n][at + 22] == OPS.index("export")
+               and files[n][at + 28:at + 32] == bytes(4) and _material(files[n], at) in imported]
+    for victim, (name, at) in enumerate(random.Random(5).sample(exports, 3)):
+        directory = str(tmp_path / f"v{victim}")
+        shutil.copytree(path, directory)
+        data = bytearray(files[name])
+        data[at + 72] ^= 0x01
+        with open(os.path.join(directory, name), "wb") as stream:
+            stream.write(data)
+        answer, verdict = assert_never_wrongly_ok(directory)
+        assert verdict == "violation" and not answer.ok
+        result = check.check_file(directory)
+        assert result.violations and not result.fast_path
+
+
+def _perturb(records, rng):
+    """One record with one field changed: an export's bytes, a status, a returned attribute."""
+    records = json.loads(json.dumps(records))
+    record = rng.choice([r for r in records if r["ret"] is not None])
+    out = record.get("out") or {}
+    if "material" in out:
+        out["material"] = ("00" if out["material"][:2] != "00" else "01") + out["material"][2:]
+    elif "bits" in out:
+        out["bits"] += 8
+    elif record["status"] == "SUCCESS":
+        record["status"], record["out"] = "INVALID_HANDLE", {}
+    else:
+        record["status"] = "SUCCESS"
+        if record["op"] == "export":
+            record["out"] = {"material": "00" * 16}
+    return records
+
+
+def test_simulated_histories_and_their_perturbations(core, tmp_path):
+    accepted = violations = 0
+    for seed in range(40):
+        records = bench.simulate(seed, 300, threads=4, volatile_pool=3, persistent_ids=2, mix=MIX)
+        answer, verdict = assert_never_wrongly_ok(write_binary(tmp_path / f"s{seed}", records, 4))
+        assert verdict == "ok"
+        accepted += answer.ok
+        bad = _perturb(records, random.Random(seed))
+        answer, verdict = assert_never_wrongly_ok(write_binary(tmp_path / f"p{seed}", bad, 4))
+        violations += verdict == "violation"
+    assert accepted >= 36, f"the core accepted only {accepted} of 40 clean histories"
+    assert violations >= 10, "the perturbations should break some histories"
+
+
+KEY, DATA = 0x40000001, "11" * 16
+CREATE = {"lifetime": 0, "id": 0, "type": 0x2400, "bits": 128, "usage": 1, "alg": 0}
+
+
+def rec(thread, seq, op, call, ret, status="SUCCESS", args=None, out=None):
+    return {"thread": thread, "seq": seq, "op": op, "call": call, "ret": ret, "status": status,
+            "args": args or {"key": KEY}, "out": out or {}}
+
+
+IMPORT = rec(0, 0, "import", 1, 2, args=dict(CREATE, material=DATA), out={"key": KEY})
+BAD = {
+    "double destroy": [IMPORT, rec(0, 1, "destroy", 3, 4), rec(1, 0, "destroy", 5, 6)],
+    "wrong export bytes": [IMPORT, rec(1, 0, "export", 3, 4, out={"material": "22" * 16})],
+    "export after destroy": [IMPORT, rec(0, 1, "destroy", 3, 4),
+                             rec(1, 0, "export", 5, 6, out={"material": DATA})],
+    "volatile ALREADY_EXISTS": [rec(0, 0, "import", 1, 2, "ALREADY_EXISTS",
+                                    args=dict(CREATE, material=DATA))],
+    "never-status": [IMPORT, rec(1, 0, "get_attributes", 3, 4, "CORRUPTION_DETECTED")],
+    "attributes differ": [IMPORT, rec(1, 0, "get_attributes", 3, 4,
+                                      out=dict(CREATE, id=KEY, bits=256))],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_hand_made_violations_are_undecided_and_python_explains_them(core, tmp_path, name):
+    path = write_binary(tmp_path / "h", BAD[name], 2)
+    answer, verdict = assert_never_wrongly_ok(path)
+    assert not answer.ok and verdict == "violation" and answer.why
+    result = check.check_file(path)
+    assert not result.fast_path and result.violations
+
+
+def test_unusual_histories_are_left_to_python(core, tmp_path):
+    clean = [IMPORT, rec(1, 0, "export", 3, 4, out={"material": DATA})]
+    assert fast_check.run_core(write_binary(tmp_path / "ok", clean, 2)).ok
+    copy = rec(1, 1, "copy", 5, 6, args={"src": KEY, "lifetime": 0, "id": 0, "usage": 1,
+                                          "alg": 0}, out={"key": KEY + 1})
+    answer = fast_check.run_core(write_binary(tmp_path / "copy", clean + [copy], 2))
+    assert not answer.ok and "outside the fast path" in answer.why
+    pending = clean + [rec(0, 1, "destroy", 5, None, status=None)]
+    assert fast_check.run_core(write_binary(tmp_path / "cut", pending, 2, complete=False)) is None
+    assert check.check_file(str(tmp_path / "copy")).fast_path is False
+
+
+def test_disabled_fast_path_falls_back_to_python(core, tmp_path, monkeypatch):
+    path = write_binary(tmp_path / "h", [IMPORT], 1)
+    monkeypatch.setenv("PSA_STRESS_FAST_CHECK", "0")
+    monkeypatch.setattr(fast_check, "_loaded", [])
+    result = check.check_file(path)
+    assert result.verdict == "ok" and not result.fast_path and result.partitions_ok == 1
+
+
+def _long_create(wrong_at=None):
+    """An import spanning 200 short calls on its id by three other threads: the first half see
+    the id absent, the second half export its material (one of them wrong bytes)."""
+    records, seqs = [rec(0, 0, "import", 1, 1000, args=dict(CREATE, material=DATA),
+                         out={"key": KEY})], [0, 0, 0]
+    for index in range(200):
+        thread, stamp = index % 3, 2 + 4 * index
+        late = index >= 100
+        material = "22" * 16 if index == wrong_at else DATA
+        records.append(rec(thread + 1, seqs[thread], "export", stamp + 500 * late,
+                           stamp + 500 * late + 1, "SUCCESS" if late else "INVALID_HANDLE",
+                           out={"material": material} if late else None))
+        seqs[thread] += 1
+    return sorted(records, key=lambda r: r["call"])
+
+
+def test_a_long_create_overlapping_many_calls_is_searched_exactly(core, tmp_path):
+    answer, verdict = assert_never_wrongly_ok(write_binary(tmp_path / "ok", _long_create(), 4))
+    assert answer.ok and verdict == "ok", answer.why
+    answer, verdict = assert_never_wrongly_ok(write_binary(tmp_path / "bad", _long_create(150), 4))
+    assert not answer.ok and verdict == "violation"
