@@ -10,6 +10,7 @@
   run.py convert  BINARY-HISTORY OUT.jsonl
   run.py list
   run.py merge    REPORT-DIR... [--out DIR]
+  run.py mutants  [--only ID,..] [--runs N] [--budget S]   detection matrix of mutants/
   run.py test     [pytest arguments]
 
 Exit codes (docs/report-format.md): 0 clean, 1 a failure was found (sanitizer report, checker
@@ -26,7 +27,7 @@ import time
 import traceback
 
 from scenarios import catalog, check, report, tools
-from scenarios import history_binary
+from scenarios import history_binary, mutants
 from scenarios import repro as repro_module
 from scenarios.build import Variant, ensure_built
 from scenarios.commands import cmd_nightly, cmd_run, cmd_stress
@@ -38,7 +39,8 @@ from scenarios.progress import Progress
 from scenarios.report import summary
 from scenarios.source import REPO, SetupError, find_tree
 
-SUBCOMMANDS = ("run", "stress", "nightly", "repro", "check", "convert", "list", "merge", "test")
+SUBCOMMANDS = ("run", "stress", "nightly", "repro", "check", "convert", "list", "merge", "test",
+               "mutants")
 
 
 def make_parser():
@@ -72,6 +74,13 @@ def make_parser():
     mrg.add_argument("reports", nargs="+", help="report directories (one per shard)")
     mrg.add_argument("--out", help="output directory (default: a new reports/<stamp>-merged)")
     mrg.add_argument("--json", action="store_true", help="print summary.json on stdout")
+    mut = commands.add_parser("mutants", help="inject the catalogued bugs (mutants/catalog.py) "
+                              "and write a detection matrix")
+    mut.add_argument("--only", help="comma-separated mutant ids (default: the whole catalogue)")
+    mut.add_argument("--runs", type=positive_int, default=3, help="runs per mutant (default 3)")
+    mut.add_argument("--budget", type=positive_int, default=60,
+                     help="seconds per run before a mutant counts as missed (default 60)")
+    mut.add_argument("--mbedtls-dir", help="Mbed TLS 3.6.x tree to mutate (default: the stock one)")
     test = commands.add_parser("test", help="run the project's pytest suite")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
     return parser
@@ -81,10 +90,14 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    if argv[0] == "test" and not {"-h", "--help"} & set(argv[1:]):
+        args, args.pytest_args = parser.parse_args(["test"]), argv[1:]   # all of it for pytest
+    else:
+        args = parser.parse_args(argv)
     handler = {"run": cmd_run, "stress": cmd_stress, "nightly": cmd_nightly, "repro": cmd_repro,
                "check": cmd_check, "convert": cmd_convert, "list": cmd_list, "merge": cmd_merge,
-               "test": cmd_test}
+               "test": cmd_test, "mutants": mutants.cmd_mutants}
     try:
         return handler[args.command](args)
     except SetupError as error:
@@ -193,7 +206,7 @@ def cmd_list(args):
 
 def cmd_test(args):
     """Run pytest on tests/, with Debian's python3-pytest if this interpreter lacks pytest."""
-    command = ["-m", "pytest", os.path.join(REPO, "tests"), *args.pytest_args]
+    command = ["-m", "pytest", *args.pytest_args]   # pytest.ini: testpaths = tests
     for python in (sys.executable, "/usr/bin/python3"):
         if os.path.exists(python) and _has_pytest(python):
             return subprocess.run([python, *command], cwd=REPO).returncode

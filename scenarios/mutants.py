@@ -16,7 +16,8 @@ from mutants.catalog import MUTANTS, by_id
 from scenarios import catalog
 from scenarios.build import BUILD_ROOT, ensure_built
 from scenarios.runner import run_scenario
-from scenarios.source import SetupError, check_tree
+from scenarios.report import new_report_dir
+from scenarios.source import SetupError, check_tree, find_tree
 
 WORKSPACE = os.path.join(BUILD_ROOT, "mutants", "mbedtls")
 RUN_SECONDS = 3
@@ -151,3 +152,19 @@ def matrix_markdown(data):
                      f"{row['max_seconds'] if row['max_seconds'] is not None else '-'} | "
                      f"{oracles} | {where} |")
     return "\n".join(lines) + "\n"
+
+
+def cmd_mutants(args):
+    """run.py mutants: the stock tree first (false positives), then each selected mutant.
+    Exit 0 when the stock tree stays clean and every mutant is caught in every run."""
+    chosen = select(args.only)
+    stock = find_tree(args.mbedtls_dir)
+    directory = new_report_dir(label="mutants")
+    rows = [measure(None, stock, args.runs, args.budget, directory)]
+    rows += [measure(mutant, stock, args.runs, args.budget, directory) for mutant in chosen]
+    data = write_matrix(directory, rows, args.budget)
+    print(matrix_markdown(data), end="")
+    print(f"matrix: {os.path.relpath(directory)}/matrix.md")
+    clean_stock = not rows[0].detected
+    all_caught = all(len(row.detected) == row.runs for row in rows[1:])
+    return 0 if clean_stock and all_caught else 1

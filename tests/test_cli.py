@@ -87,3 +87,10 @@ def test_a_harness_bug_is_exit_3_with_the_traceback_in_a_file(monkeypatch, capsy
     assert err.count("\n") == 1 and err.startswith("run.py: harness error: KeyError")
     saved = (tmp_path / "harness-error.txt").read_text()
     assert "Traceback" in saved and "deliberate" in saved
+
+
+def test_test_subcommand_forwards_every_argument_to_pytest():
+    result = run_py("test", "-q", "--co", "-p", "no:cacheprovider", "tests/test_final_state.py",
+                    timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "test_oom_in_the_dynamic_store_without_faults_is_a_problem" in result.stdout
