@@ -119,7 +119,7 @@ MUTANTS = (
            "    if (status != PSA_SUCCESS) {\n        *p_slot = NULL;\n    }\n",
            "",
            "A9: a thread unregisters only slots it registered", ("crash", "checker", "invariant"),
-           ("persistent-collide",)),
+           ("key-use-vs-destroy", "lookup-missing")),
     Mutant("attributes-after-unregister", "psa_get_key_attributes copies after unregistering",
            "library/psa_crypto.c",
            "    *attributes = slot->attr;\n\n#if defined(MBEDTLS_PSA_CRYPTO_SE_C)\n"
@@ -156,14 +156,14 @@ MUTANTS = (
            "    if (slot->var.occupied.registered_readers >= 1) {\n"
            "        status = psa_wipe_key_slot(slot);\n    } else {",
            "P4: a slot with other readers is never wiped", ("crash", "tsan", "checker"),
-           ("close-purge-race",)),
+           ("cache-vs-use",)),
     Mutant("purge-ignores-readers", "psa_purge_key wipes a persistent slot in use",
            "library/psa_crypto_slot_management.c",
            "    if ((!PSA_KEY_LIFETIME_IS_VOLATILE(slot->attr.lifetime)) &&\n"
            "        (slot->var.occupied.registered_readers == 1)) {",
            "    if (!PSA_KEY_LIFETIME_IS_VOLATILE(slot->attr.lifetime)) {",
            "P4: a slot with other readers is never wiped", ("crash", "tsan", "checker"),
-           ("close-purge-race",)),
+           ("cache-vs-use",)),
     Mutant("unlocked-drbg", "CTR_DRBG generation without its context mutex",
            "library/ctr_drbg.c",
            "#if defined(MBEDTLS_THREADING_C)\n"

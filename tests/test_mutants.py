@@ -38,3 +38,9 @@ def test_ci_subset_is_detected(mutant_id, tmp_path):
                           directory=str(tmp_path), log=lambda _m: None)
     assert row.detected, f"{mutant_id} escaped every oracle for 60 s"
     assert "driver-error" not in row.oracles, "the mutant broke the driver instead"
+
+
+def test_every_scenario_hint_names_a_catalogued_scenario():
+    from scenarios import catalog
+    names = {scenario.name for scenario in catalog.SCENARIOS}
+    assert {hint for m in MUTANTS for hint in m.scenarios} <= names
