@@ -89,7 +89,7 @@ MUTANTS = (
            "            (!PSA_KEY_LIFETIME_IS_VOLATILE(slot->attr.lifetime))) {",
            "            (!psa_key_slot_has_readers(slot))) {",
            "H5: a live key never disappears (static store only)", ("checker",),
-           ("eviction-storm",)),
+           ("eviction-mixed",)),
     Mutant("publish-before-save", "a new key is briefly FULL (visible) before it is saved",
            "library/psa_crypto.c",
            "#if defined(MBEDTLS_PSA_CRYPTO_STORAGE_C)\n"

@@ -62,6 +62,13 @@ SCENARIOS = (
         mix="import=2,generate=1,copy=1,destroy=1,export=6,get_attributes=6",
         persistent_ids=40, persistent_percent=100, variant="tsan-static16"),
     Scenario(
+        "eviction-mixed",
+        "Volatile and persistent keys share the 16 slots of the static store while persistent "
+        "keys are evicted and reloaded: eviction may only ever pick an unpinned persistent key, "
+        "so a live volatile key never disappears and volatile ids stay unique (H5, H6, I4).",
+        mix="import=3,generate=1,destroy=2,export=6,get_attributes=6",
+        volatile_pool=6, persistent_ids=24, persistent_percent=60, variant="tsan-static16"),
+    Scenario(
         "init-race",
         "Every worker calls psa_crypto_init itself, racing the others, right before its first "
         "key-store calls: all inits succeed, TSan sees no race on the global state, and the "
