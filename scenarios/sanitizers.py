@@ -5,7 +5,6 @@ TSan keeps going after a report (``halt_on_error=0``) so that every race of the 
 exits with its own code (66). Any report fails the run; its text is kept verbatim.
 """
 import glob
-import os
 import re
 from dataclasses import dataclass
 
@@ -62,11 +61,3 @@ def _kind(first_line):
             return first_line.split(marker, 1)[1].split(" (")[0].split(" on ")[0].strip()
     return "runtime error"
 
-
-def log_files(log_prefix):
-    return sorted(glob.glob(log_prefix + ".*"))
-
-
-def remove_logs(log_prefix):
-    for path in log_files(log_prefix):
-        os.remove(path)
