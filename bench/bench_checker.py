@@ -87,11 +87,9 @@ class _Store:
         return self._create(args, dict(args, material=material))
 
     def do_copy(self, args):
-        source = self.keys.get(args["src"])
-        if source is None:
-            return "INVALID_HANDLE", None
-        if not source["usage"] & COPY:
-            return "NOT_PERMITTED", None
+        source, refusal = self._usable(args["src"], COPY)
+        if refusal:
+            return refusal, None
         if args["alg"] not in (0, source["alg"]) and source["alg"] != 0:
             return "INVALID_ARGUMENT", None
         alg = source["alg"] if args["alg"] == source["alg"] else 0
@@ -103,12 +101,19 @@ class _Store:
         return ("SUCCESS", None) if self.keys.pop(args["key"], None) else ("INVALID_HANDLE", None)
 
     def do_export(self, args):
-        key = self.keys.get(args["key"])
-        if key is None:
-            return "INVALID_HANDLE", None
-        if not key["usage"] & EXPORT:
-            return "NOT_PERMITTED", None
+        key, refusal = self._usable(args["key"], EXPORT)
+        if refusal:
+            return refusal, None
         return "SUCCESS", {"material": key["material"]}
+
+    def _usable(self, key_id, usage):
+        """(key, None) when the key exists with the usage flag, else (None, the refusal)."""
+        key = self.keys.get(key_id)
+        if key is None:
+            return None, "INVALID_HANDLE"
+        if not key["usage"] & usage:
+            return None, "NOT_PERMITTED"
+        return key, None
 
     def do_get_attributes(self, args):
         key = self.keys.get(args["key"])
