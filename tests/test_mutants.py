@@ -44,3 +44,40 @@ def test_every_scenario_hint_names_a_catalogued_scenario():
     from scenarios import catalog
     names = {scenario.name for scenario in catalog.SCENARIOS}
     assert {hint for m in MUTANTS for hint in m.scenarios} <= names
+
+
+class _Outcome:
+    """A scenario run that fails after `seconds` of (simulated) stress."""
+    def __init__(self, seconds, clean=False):
+        self.seconds, self.clean, self.scenario, self.directory = seconds, clean, "s", ""
+        self.failures = [] if clean else [type("F", (), {"kind": "violation"})()]
+
+
+_A, _B = (type("S", (), {"variant": "tsan"})() for _ in range(2))
+
+
+def _fake_runs(monkeypatch, outcomes):
+    clock = [0.0]
+    monkeypatch.setattr(mutants.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(mutants, "ensure_built", lambda *a, **k: clock.__setitem__(0, clock[0] + 50))
+
+    def run_scenario(*_args):
+        outcome = outcomes.pop(0)
+        clock[0] += outcome.seconds
+        return outcome
+    monkeypatch.setattr(mutants, "run_scenario", run_scenario)
+
+
+def test_build_time_is_off_the_clock_and_late_detections_are_misses(monkeypatch):
+    _fake_runs(monkeypatch, [_Outcome(40, clean=True), _Outcome(15),      # run 1: 55 s
+                             _Outcome(40, clean=True), _Outcome(25)])     # run 2: 65 s: late
+    row = mutants.Detection("m", "t", ("violation",), 2)
+    assert mutants._one_run(row, [_A, _B], None, 0, 60, "", strict=False) == 55
+    assert mutants._one_run(row, [_A, _B], None, 1, 60, "", strict=False) is None
+    assert row.detected == [55] and row.late == [65]
+
+
+def test_stock_counts_every_failure_even_past_the_budget(monkeypatch):
+    _fake_runs(monkeypatch, [_Outcome(59, clean=True), _Outcome(5)])
+    row = mutants.Detection("stock", "t", (), 1)
+    assert mutants._one_run(row, [_A], None, 0, 60, "", strict=True) == 64
