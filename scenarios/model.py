@@ -170,8 +170,8 @@ def _export(state, op):
             if desc[MATERIAL] == material:
                 return (state,) if _may_have(desc, USAGE_EXPORT) else ()
     bound = frozenset(d if d[MATERIAL] is not None else d[:MATERIAL] + (material,)
-                      for d in state
-                      if d[MATERIAL] in (None, material) and _may_have(d, USAGE_EXPORT))
+                      for d in state if _may_have(d, USAGE_EXPORT) and (
+                          d[MATERIAL] is None or model_use.material_matches(d[MATERIAL], material)))
     return (bound,) if bound else ()
 
 
@@ -201,7 +201,8 @@ def _copy_bad_argument(state, op):
     return (state,) if ok else ()
 
 
-_MUTATING = {_create, _destroy, _destroy_maybe, _export}
+_BINDERS = {_export}     # may bind an unknown material; model_use adds its own
+_MUTATING = {_create, _destroy, _destroy_maybe} | _BINDERS
 
 
 def _may_have(desc, flag):
@@ -516,14 +517,14 @@ def _mark_read_only_exports(ops):
     An export E is read-only when every ambiguous create with ``I.call < E.ret`` is settled
     before ``E.call``.
     """
-    exports = [op for op in ops if op.rule is _export and op.ret is not None]
+    exports = [op for op in ops if op.rule in _BINDERS and op.ret is not None]
     ambiguous = [op for op in ops if op.rule is _create and _ambiguous(op.descs)]
     if not ambiguous:
         for op in exports:
             op.readonly = True
         return
     settlers = [op for op in ops if op.ret is not None
-                and (op.rule is _create or op.rule is _destroy or op.rule is _export)]
+                and (op.rule is _create or op.rule is _destroy or op.rule in _BINDERS)]
     settler_calls = [op.call for op in settlers]
     suffix_min, low = [INF] * (len(settlers) + 1), INF
     for index in range(len(settlers) - 1, -1, -1):

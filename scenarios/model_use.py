@@ -46,29 +46,76 @@ def _hmac(key, message):
 
 USES = {
     "sign": (U_SIGN_HASH, ECC_P256_PAIR,
-             lambda k, a, o: p256.verify(p256.public_key(k), _b(a["input"]), _b(o["material"])),
+             lambda k, a, o: p256.verify(_public(k), _b(a["input"]), _b(o["material"])),
              None),
     "verify": (U_VERIFY_HASH, ECC_P256_PAIR,
-               lambda k, a, o: p256.verify(p256.public_key(k), _b(a["hash"]), _b(a["input"])),
-               lambda k, a: not p256.verify(p256.public_key(k), _b(a["hash"]), _b(a["input"]))),
+               lambda k, a, o: p256.verify(_public(k), _b(a["hash"]), _b(a["input"])),
+               lambda k, a: not p256.verify(_public(k), _b(a["hash"]), _b(a["input"]))),
     "cipher_encrypt": (U_ENCRYPT, AES_TYPE,
-                       lambda k, a, o: aes.aes128_encrypt(k, _b(a["input"])) == _b(o["material"]),
-                       None),
+                       lambda k, a, o: aes.aes128_encrypt(_b(k), _b(a["input"]))
+                       == _b(o["material"]), None),
     "cipher_decrypt": (U_DECRYPT, AES_TYPE,
-                       lambda k, a, o: aes.aes128_encrypt(k, _b(o["material"])) == _b(a["input"]),
-                       None),
+                       lambda k, a, o: aes.aes128_encrypt(_b(k), _b(o["material"]))
+                       == _b(a["input"]), None),
     "mac": (U_SIGN_MESSAGE, HMAC_TYPE,
-            lambda k, a, o: _hmac(k, _b(a["input"])) == _b(o["material"]), None),
+            lambda k, a, o: _hmac(_b(k), _b(a["input"])) == _b(o["material"]), None),
     "mac_multipart": (U_SIGN_MESSAGE, HMAC_TYPE,
-                      lambda k, a, o: _hmac(k, _b(a["message"])) == _b(o["material"]), None),
+                      lambda k, a, o: _hmac(_b(k), _b(a["message"])) == _b(o["material"]), None),
     "aead_encrypt": (U_ENCRYPT, AES_TYPE,
-                     lambda k, a, o: aes.gcm_seal(k, _b(a["nonce"]), _b(a["input"]))
+                     lambda k, a, o: aes.gcm_seal(_b(k), _b(a["nonce"]), _b(a["input"]))
                      == _b(o["material"]), None),
     "aead_decrypt": (U_DECRYPT, AES_TYPE,
-                     lambda k, a, o: aes.gcm_open(k, _b(a["nonce"]), _b(a["input"]))
+                     lambda k, a, o: aes.gcm_open(_b(k), _b(a["nonce"]), _b(a["input"]))
                      == _b(o["material"]),
-                     lambda k, a: aes.gcm_open(k, _b(a["nonce"]), _b(a["input"])) is None),
+                     lambda k, a: aes.gcm_open(_b(k), _b(a["nonce"]), _b(a["input"])) is None),
 }
+# The (digest, signature) pair of a successful sign or verify: the public keys it recovers
+# bind a key pair whose material is still unknown (a generated key never exported).
+_SIGNED = {"sign": lambda a, o: (_b(a["input"]), _b(o["material"])),
+           "verify": lambda a, o: (_b(a["hash"]), _b(a["input"]))}
+
+
+# ---- P-256 key pairs known only by their public key ----------------------------------------
+# A generated key pair's private scalar is unknown until it is exported; its public key is
+# often known earlier (export_public, or recovered from a signature). Such a material is
+# "pub:" + the public key's hex; the private scalar an export returns must then map to it.
+
+PUBLIC_PREFIX = "pub:"
+
+
+def _public_hex(material):
+    """The public key (hex) of a known P-256 material, a private scalar or a "pub:" one; None
+    for an invalid scalar."""
+    if material.startswith(PUBLIC_PREFIX):
+        return material[len(PUBLIC_PREFIX):]
+    public = p256.public_key(_b(material))
+    return public.hex() if public else None
+
+
+def _public(material):
+    public = _public_hex(material)
+    return _b(public) if public else b""
+
+
+def material_matches(known, exported):
+    """Does an exported key (hex) agree with a known material (model._export)?"""
+    if known.startswith(PUBLIC_PREFIX):
+        return _public_hex(exported) == known[len(PUBLIC_PREFIX):]
+    return known == exported
+
+
+def _bind_public(state, publics, fits):
+    """The state narrowed to the descriptions ``fits`` accepts, where a P-256 pair whose
+    material is unknown becomes one description per candidate public key."""
+    bound = set()
+    for d in state:
+        if d[m.MATERIAL] is None and d[m.TYPE] in (None, ECC_P256_PAIR):
+            bound.update(d[:m.TYPE] + (ECC_P256_PAIR,) + d[m.TYPE + 1:m.MATERIAL]
+                         + (PUBLIC_PREFIX + q.hex(),) for q in publics)
+        elif fits(d):
+            bound.add(d)
+    bound = frozenset(d for d in bound if fits(d))
+    return (bound,) if bound else ()
 
 
 def _consistent(desc, op, check):
@@ -82,9 +129,9 @@ def _consistent(desc, op, check):
         call = op.source
         try:
             if check == "success":
-                memo[key] = bool(USES[call.op][2](_b(material), call.args, call.out))
+                memo[key] = bool(USES[call.op][2](material, call.args, call.out))
             else:
-                memo[key] = bool(USES[call.op][3](_b(material), call.args))
+                memo[key] = bool(USES[call.op][3](material, call.args))
         except ValueError:          # a material of a size this reference does not cover
             memo[key] = True
     return memo[key]
@@ -118,6 +165,19 @@ def _use(state, op):
     return _allowed_use(state, op, "success")
 
 
+def _signed(state, op):
+    """A successful sign or verify: as _use, and it binds an unknown key pair to the public
+    keys its signature recovers (so the signature is checked, whatever comes later)."""
+    if state is m.ABSENT or all(d[m.MATERIAL] is not None for d in state):
+        return _use(state, op)
+    flag, alg, key_type = _spec(op)
+    call = op.source
+    if "publics" not in op.want:
+        op.want["publics"] = p256.recover(*_SIGNED[call.op](call.args, call.out))
+    return _bind_public(state, op.want["publics"],
+                        lambda d: _allows(d, flag, alg, key_type) and _consistent(d, op, "success"))
+
+
 def _use_rejected(state, op):
     return _allowed_use(state, op, "rejects")
 
@@ -130,17 +190,13 @@ def _use_denied(state, op):
 
 
 def _export_public(state, op):
+    """SUCCESS: a present P-256 key pair with this public key; binds an unknown one to it."""
     if state is m.ABSENT:
         return ()
     public = op.source.out["material"]
-    ok = any(d[m.TYPE] in (None, ECC_P256_PAIR) and
-             (d[m.MATERIAL] is None or _public_hex(d[m.MATERIAL]) == public) for d in state)
-    return (state,) if ok else ()
-
-
-def _public_hex(material):
-    public = p256.public_key(_b(material))
-    return public.hex() if public else None
+    return _bind_public(state, (_b(public),),
+                        lambda d: d[m.TYPE] in (None, ECC_P256_PAIR) and
+                        (d[m.MATERIAL] is None or _public_hex(d[m.MATERIAL]) == public))
 
 
 def _export_public_refused(state, op):
@@ -162,6 +218,9 @@ def _derive_denied(state, op):
 
 
 WHY = {
+    _signed: lambda s, op: "no present key allows this use and yields this output (a public "
+                           "key under which the signature verifies); state: "
+                           + m.describe_state(s),
     _use: lambda s, op: "no present key allows this use and yields this output from its "
                         "material; state: " + m.describe_state(s),
     _use_rejected: lambda s, op: "no present key allows this use and rejects this input; "
@@ -220,7 +279,8 @@ def key_ops(call):
         return _derive_from_ops(call)
     key = call.args.get("key")
     if call.op in USES:
-        rule = _USE_RULES.get(call.status)
+        rule = _signed if call.op in _SIGNED and call.status == "SUCCESS" \
+            else _USE_RULES.get(call.status)
     elif call.op in _CACHE_RULES and key:
         pair = _CACHE_RULES[call.op].get(call.status)
         rule = pair and pair[not m.VOLATILE_MIN <= key <= m.VOLATILE_MAX]
@@ -271,3 +331,7 @@ def static_problem(call):
         return (f"multi-part MAC failed with {call.status} at {step} after its setup "
                 "succeeded: the operation must keep its own copy of the key")
     return None
+
+
+m._BINDERS.update((_signed, _export_public))     # they may bind an unknown material
+m._MUTATING.update(m._BINDERS)

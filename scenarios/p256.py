@@ -98,3 +98,27 @@ def verify(public, digest, signature):
     point = _add(_multiply(e * w % N, G), _multiply(r * w % N, (qx, qy)))
     affine = _affine(point)
     return affine is not None and affine[0] % N == r
+
+
+def recover(digest, signature):
+    """The public keys under which r || s is a valid signature of the digest (ECDSA public key
+    recovery, SEC 1 §4.1.6): usually two, one for each point R with x(R) = r (x = r + n too,
+    when below p). Used to bind a generated key whose public key the model does not know yet."""
+    if len(signature) != 64:
+        return ()
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    if not (0 < r < N and 0 < s < N):
+        return ()
+    e, r_inv, found = int.from_bytes(digest[:32], "big"), pow(r, -1, N), []
+    for x in (r, r + N):
+        rhs = (x * x * x - 3 * x + B) % P
+        y = pow(rhs, (P + 1) // 4, P)
+        if x >= P or y * y % P != rhs:
+            continue
+        for y_r in (y, P - y):
+            point = _add(_multiply(s * r_inv % N, (x, y_r)), _multiply(-e * r_inv % N, G))
+            affine = _affine(point)
+            if affine is not None:
+                found.append(b"\x04" + affine[0].to_bytes(32, "big")
+                             + affine[1].to_bytes(32, "big"))
+    return tuple(found)

@@ -295,7 +295,7 @@ class StreamCheck:
             rule = op.rule
             if rule is psa._create:
                 self.sources.descs(op)
-            elif rule is psa._export:
+            elif rule in psa._BINDERS:
                 op.readonly = not entry.ambiguous()
             entry.steps += 1
             ends = rule(states[0], op)
@@ -376,7 +376,7 @@ class StreamCheck:
     def _mark_read_only(segment, entry):
         """Exports may be committed greedily only if nothing can bind them (model docstring):
         no start state has unknown material and the segment's own creates are settled."""
-        exports = [op for _, _, op in segment if op.rule is psa._export]
+        exports = [op for _, _, op in segment if op.rule in psa._BINDERS]
         if not exports:
             return
         if entry.ambiguous():

@@ -35,3 +35,19 @@ def test_p256_ecdsa_verify_rfc6979_a_2_5_sha256_sample():
     assert public[1:33].hex() == "60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6"
     assert p256.verify(public, digest, signature)
     assert not p256.verify(public, digest, signature[:-1] + b"\x00")
+
+
+def test_p256_recovery_finds_the_signer_and_only_keys_that_verify():
+    """RFC 6979 A.2.5 again: the signer's public key is among the recovered ones, each of
+    them verifies, and a corrupted signature recovers keys that exclude the signer."""
+    import hashlib
+    d = bytes.fromhex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721")
+    digest = hashlib.sha256(b"sample").digest()
+    signature = bytes.fromhex(
+        "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716"
+        "f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8")
+    candidates = p256.recover(digest, signature)
+    assert p256.public_key(d) in candidates and len(candidates) == 2
+    assert all(p256.verify(q, digest, signature) for q in candidates)
+    assert p256.public_key(d) not in p256.recover(digest, signature[:-1] + b"\x01")
+    assert p256.recover(digest, b"\x00" * 64) == ()

@@ -235,6 +235,10 @@ COV_VIOLATIONS = {
     "cov_violation_close_survives": "no present key has attributes",
     "cov_violation_derive_from_wrong_material": "no present key has EXPORT usage and material",
     "cov_violation_export_public_other_key": "has this public key",
+    # generated key pairs: the model binds their public key from signatures and export_public
+    "cov_violation_generated_export_other_scalar": "no present key has EXPORT usage",
+    "cov_violation_generated_signature_other_public": "has this public key",
+    "cov_violation_generated_signed_by_two_keys": "a public key under which the signature",
     "cov_violation_mac_after_destroy": "yields this output",
     "cov_violation_mac_denied_with_flag": "policy allows this use",
     "cov_violation_mac_wrong_material": "yields this output",
