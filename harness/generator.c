@@ -9,6 +9,7 @@
  * P-256, AES-ECB, AES-GCM, HMAC-SHA-256, HKDF-SHA-256 secrets, AES-CTR). The restricted profiles
  * make export, copy and use fail with NOT_PERMITTED on some keys, deterministically per key. */
 typedef struct {
+    unsigned kind; /* GEN_KIND_*: --key-kinds keeps only the profiles of the kinds it names */
     psa_key_type_t type;
     uint16_t bits;
     psa_key_usage_t usage;
@@ -23,16 +24,19 @@ typedef struct {
 #define ALG_ECDSA PSA_ALG_DETERMINISTIC_ECDSA(PSA_ALG_SHA_256)
 
 static const profile_t profiles[] = {
-    { PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_CTR },
-    { PSA_KEY_TYPE_HMAC, 256, USAGE_EXPORT_COPY | USAGE_MAC, PSA_ALG_HMAC(PSA_ALG_SHA_256) },
-    { PSA_KEY_TYPE_AES, 128, PSA_KEY_USAGE_COPY | USAGE_AES, PSA_ALG_CTR },   /* no EXPORT */
-    { PSA_KEY_TYPE_AES, 128, PSA_KEY_USAGE_EXPORT | USAGE_AES, PSA_ALG_CTR }, /* no COPY */
-    { ECC_P256, 256, USAGE_EXPORT_COPY | USAGE_SIGN, ALG_ECDSA },
-    { ECC_P256, 256, USAGE_EXPORT_COPY | PSA_KEY_USAGE_VERIFY_HASH, ALG_ECDSA }, /* no SIGN */
-    { PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_ECB_NO_PADDING },
-    { PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | PSA_KEY_USAGE_ENCRYPT, PSA_ALG_GCM }, /* no DEC */
-    { PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_GCM },
-    { PSA_KEY_TYPE_DERIVE, 256, USAGE_EXPORT_COPY | PSA_KEY_USAGE_DERIVE,
+    { GEN_KIND_AES, PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_CTR },
+    { GEN_KIND_HMAC, PSA_KEY_TYPE_HMAC, 256, USAGE_EXPORT_COPY | USAGE_MAC,
+      PSA_ALG_HMAC(PSA_ALG_SHA_256) },
+    { GEN_KIND_AES, PSA_KEY_TYPE_AES, 128, PSA_KEY_USAGE_COPY | USAGE_AES, PSA_ALG_CTR }, /* no EXPORT */
+    { GEN_KIND_AES, PSA_KEY_TYPE_AES, 128, PSA_KEY_USAGE_EXPORT | USAGE_AES, PSA_ALG_CTR }, /* no COPY */
+    { GEN_KIND_ECC, ECC_P256, 256, USAGE_EXPORT_COPY | USAGE_SIGN, ALG_ECDSA },
+    { GEN_KIND_ECC, ECC_P256, 256, USAGE_EXPORT_COPY | PSA_KEY_USAGE_VERIFY_HASH,
+      ALG_ECDSA }, /* no SIGN */
+    { GEN_KIND_AES, PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_ECB_NO_PADDING },
+    { GEN_KIND_AES, PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | PSA_KEY_USAGE_ENCRYPT,
+      PSA_ALG_GCM }, /* no DECRYPT */
+    { GEN_KIND_AES, PSA_KEY_TYPE_AES, 128, USAGE_EXPORT_COPY | USAGE_AES, PSA_ALG_GCM },
+    { GEN_KIND_DERIVE, PSA_KEY_TYPE_DERIVE, 256, USAGE_EXPORT_COPY | PSA_KEY_USAGE_DERIVE,
       PSA_ALG_HKDF(PSA_ALG_SHA_256) },
 };
 #define N_PROFILES (sizeof(profiles) / sizeof(profiles[0]))
@@ -181,6 +185,53 @@ unsigned gen_op(gen_t *g)
     return op;
 }
 
+/* ---- key kinds ---- */
+
+static const char *const kind_names[] = { "aes", "hmac", "ecc", "derive" }; /* bit order */
+
+/* One kind name of length len; false if unknown. */
+static bool parse_kind(const char *item, size_t len, unsigned *kinds)
+{
+    for (unsigned k = 0; k < sizeof(kind_names) / sizeof(kind_names[0]); k++) {
+        if (strlen(kind_names[k]) == len && memcmp(kind_names[k], item, len) == 0) {
+            *kinds |= 1u << k;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Keeps the indexes of the profiles whose kind is in cfg->kinds. */
+static void select_profiles(gen_config_t *cfg)
+{
+    cfg->n_profiles = 0;
+    for (unsigned i = 0; i < N_PROFILES; i++) {
+        if (profiles[i].kind & cfg->kinds) {
+            cfg->profile[cfg->n_profiles++] = (uint8_t) i;
+        }
+    }
+}
+
+bool gen_parse_kinds(gen_config_t *cfg, const char *list, char *err, size_t err_len)
+{
+    cfg->kinds = 0;
+    for (const char *item = list;;) {
+        const char *comma = strchr(item, ',');
+        size_t len = comma != NULL ? (size_t) (comma - item) : strlen(item);
+        if (!parse_kind(item, len, &cfg->kinds)) {
+            snprintf(err, err_len, "--key-kinds: unknown kind '%.*s' (aes, hmac, ecc, derive)",
+                     (int) len, item);
+            return false;
+        }
+        if (comma == NULL) {
+            break;
+        }
+        item = comma + 1;
+    }
+    select_profiles(cfg);
+    return true;
+}
+
 /* ---- keys ---- */
 
 bool gen_pool_alloc(gen_config_t *cfg)
@@ -234,7 +285,7 @@ static void pick_destination(gen_t *g, record_attrs_t *a)
 
 void gen_create_attrs(gen_t *g, record_attrs_t *a)
 {
-    const profile_t *p = &profiles[below(g, N_PROFILES)];
+    const profile_t *p = &profiles[g->cfg->profile[below(g, g->cfg->n_profiles)]];
     pick_destination(g, a);
     a->type = p->type;
     a->bits = p->bits;

@@ -287,6 +287,8 @@ void history_print_run_header(FILE *f, const history_header_t *h)
                 (unsigned long long) h->ops);
     }
     history_print_string(f, h->mix);
+    fputs(",\"key_kinds\":", f);
+    history_print_string(f, h->key_kinds);
     fprintf(f, ",\"volatile_pool\":%u,\"persistent_ids\":%u,\"persistent_percent\":%u}",
             h->volatile_pool, h->persistent_ids, h->persistent_percent);
     fprintf(f, ",\"spec_mode\":\"%s\"", h->overlap_destroy ? "beyond-spec" : "spec");

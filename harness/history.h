@@ -39,6 +39,7 @@ typedef struct {
     const char *variant;
     const char *scenario;
     const char *mix;
+    const char *key_kinds;
     unsigned threads;
     uint64_t seed;
     uint64_t ops;    /* total calls requested; written as null when seconds > 0 */

@@ -37,7 +37,7 @@ typedef struct {
     uint64_t barrier_every; /* 0: no quiescent barriers */
     bool overlap_destroy, init_race;
     double seconds; /* 0: run by op count */
-    const char *history_path, *storage_dir, *scenario, *variant, *mix;
+    const char *history_path, *storage_dir, *scenario, *variant, *mix, *key_kinds;
     bool no_history;
     nemesis_options_t nemesis; /* --sched, --pct-*, --replay, --schedule-out */
     const char *faults;
@@ -81,6 +81,7 @@ static void usage(void)
           "  --volatile-pool N       shared volatile key id slots (default 8)\n"
           "  --persistent-ids P      persistent ids are 1..P (default 4)\n"
           "  --persistent-percent Q  chance (0..100) that a create or key pick is persistent (0)\n"
+          "  --key-kinds LIST        kinds of key creates make, default \"" GEN_DEFAULT_KINDS "\"\n"
           "  --overlap-destroy       beyond-spec mode: let a destroy overlap other calls on its id\n"
           "  --init-race             no psa_crypto_init in main: each worker calls it first\n"
           "  --barrier-every N       every N calls per worker, check the inside invariants at a\n"
@@ -168,6 +169,7 @@ static void parse_flags(options_t *o, int argc, char **argv)
         { "--scenario", FLAG_STRING, &o->scenario, 0, 0 },
         { "--variant", FLAG_STRING, &o->variant, 0, 0 },
         { "--mix", FLAG_STRING, &o->mix, 0, 0 },
+        { "--key-kinds", FLAG_STRING, &o->key_kinds, 0, 0 },
         { "--sched", FLAG_STRING, &o->nemesis.sched, 0, 0 },
         { "--pct-depth", FLAG_UINT, &o->nemesis.depth, 1, STRATEGY_MAX_DEPTH },
         { "--pct-steps", FLAG_UINT, &o->nemesis.k, 1, UINT32_MAX },
@@ -499,6 +501,7 @@ static history_sink_t *open_history(const options_t *o, const gen_config_t *cfg)
         .volatile_pool = cfg->volatile_pool, .persistent_ids = cfg->persistent_ids,
         .persistent_percent = cfg->persistent_percent,
         .overlap_destroy = o->overlap_destroy, .print_end = print_inside,
+        .key_kinds = o->key_kinds,
         .print_params = print_nemesis_params,
     };
     history_sink_t *history = NULL;
@@ -544,7 +547,8 @@ static gen_config_t make_gen_config(const options_t *o)
         .persistent_percent = (unsigned) o->persistent_percent,
     };
     char err[160];
-    if (!gen_parse_mix(&cfg, o->mix, client_op_name, client_op_count(), err, sizeof(err))) {
+    if (!gen_parse_mix(&cfg, o->mix, client_op_name, client_op_count(), err, sizeof(err)) ||
+        !gen_parse_kinds(&cfg, o->key_kinds, err, sizeof(err))) {
         die(EXIT_BAD_FLAG, "%s", err);
     }
     if (!gen_pool_alloc(&cfg)) {
@@ -583,7 +587,7 @@ static void setup_nemesis(options_t *o)
 int main(int argc, char **argv)
 {
     options_t o = {
-        .threads = 4, .ops = 10000, .seed = 1, .mix = DEFAULT_MIX,
+        .threads = 4, .ops = 10000, .seed = 1, .mix = DEFAULT_MIX, .key_kinds = GEN_DEFAULT_KINDS,
         .volatile_pool = 8, .persistent_ids = 4, .persistent_percent = 0,
         .nemesis = { .sched = "os", .depth = 3, .k = 2000 },
     };
