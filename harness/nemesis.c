@@ -45,6 +45,7 @@ static engine_t engine;
 static nemesis_options_t opt;
 static unsigned n_threads;
 static bool replaying;
+static bool replay_edited; /* the schedule was edited by the shrinker (schedule.h) */
 static int (*real_lock)(mbedtls_threading_mutex_t *);
 static int (*real_unlock)(mbedtls_threading_mutex_t *);
 
@@ -166,7 +167,9 @@ static void decide(char kind, unsigned at, mutex_kind_t m)
     }
     sched_step_t st = { .kind = kind, .at = at == NOBODY ? SCHEDULE_NOBODY : (uint16_t) at,
                         .mutex = (uint8_t) m };
-    unsigned next = replaying ? replay_choice(&st) : strategy_pick(&strategy, runnable, at);
+    unsigned next = !replaying      ? strategy_pick(&strategy, runnable, at)
+                    : replay_edited ? schedule_edited_choice(&st, runnable, n_threads)
+                                    : replay_choice(&st);
     st.chosen = (uint16_t) next;
     schedule_out_step(&st);
     steps++;
@@ -343,7 +346,8 @@ void nemesis_thread_exit(void)
     self = NOBODY;
 }
 
-/* Replay: the recorded run stopped this thread here iff the step is an 'X'. */
+/* Exact replay: the recorded run stopped this thread here iff the step is an 'X'. (An edited
+ * replay stops as the run itself decides.) */
 static bool replayed_stop(void)
 {
     TSAN_HIDE_BEGIN();
@@ -359,7 +363,7 @@ bool nemesis_op_boundary(const atomic_bool *stop)
     faults_op_boundary(self);
     bool want_stop = atomic_load_explicit(stop, memory_order_relaxed) || faults_stop_requested();
     if (nemesis_serialised()) {
-        want_stop = replaying ? replayed_stop() : want_stop;
+        want_stop = replaying && !replay_edited ? replayed_stop() : want_stop;
         serial_point(want_stop ? 'X' : 'O', MUTEX_NONE);
     } else if (engine == ENGINE_DELAY) {
         delay_point();
@@ -409,6 +413,7 @@ static bool load_replay(char *err, size_t len)
         return false;
     }
     replaying = true;
+    replay_edited = h.edited;
     opt.depth = h.depth;
     opt.k = h.k;
     if (!parse_engine(h.engine) || !nemesis_serialised()) {
@@ -431,7 +436,7 @@ static bool setup_serialised(char *err, size_t len)
         pthread_cond_init(&threads[t].wake, NULL);
     }
     schedule_header_t h = { engine_names[engine], opt.seed, n_threads, (unsigned) opt.depth,
-                            opt.k };
+                            opt.k, false }; /* what this run does is exact, never edited */
     if (opt.schedule_out_path != NULL && !schedule_out_open(opt.schedule_out_path, &h)) {
         return setup_fail(err, len, "--schedule-out %s: cannot create", opt.schedule_out_path);
     }
@@ -467,7 +472,7 @@ bool nemesis_setup(const nemesis_options_t *o, unsigned participants, char *err,
 
 void nemesis_finish(void)
 {
-    if (replaying && steps != schedule_replay_length()) {
+    if (replaying && !replay_edited && steps != schedule_replay_length()) {
         fprintf(stderr, "psa-stress: REPLAY DIVERGED: the run ended after %" PRIu64 " steps, "
                 "the schedule has %" PRIu64 "\n", steps, schedule_replay_length());
         exit(NEMESIS_EXIT_DIVERGED);
@@ -486,6 +491,12 @@ void nemesis_print_json(FILE *f)
     if (nemesis_serialised()) {
         fprintf(f, ",\"n\":%u,\"steps\":%" PRIu64 ",\"replay\":", n_threads, steps);
         history_print_string(f, replaying ? opt.replay_path : NULL);
+    }
+    if (replay_edited) {
+        uint64_t followed, fallbacks;
+        schedule_edited_counts(&followed, &fallbacks);
+        fprintf(f, ",\"edited\":true,\"followed\":%" PRIu64 ",\"fallbacks\":%" PRIu64, followed,
+                fallbacks);
     }
     if (engine == ENGINE_PCT) {
         fprintf(f, ",\"depth\":%" PRIu64 ",\"k\":%" PRIu64 ",\"rounds\":%" PRIu64

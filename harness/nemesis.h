@@ -10,7 +10,9 @@
  *   pct     serialised: exactly one participant thread runs at a time, the strategy
  *   random  (strategy.h) picks the next one at each point; every decision is recorded
  *           (--schedule-out) and --replay FILE forces the same decisions, so the run takes the
- *           same interleaving; a mismatch is reported as a divergence.
+ *           same interleaving; a mismatch is reported as a divergence. A schedule the
+ *           shrinker edited (fewer preemptions; schedule.h) is followed where it still applies
+ *           and never diverges.
  *
  * Under serialisation a thread that would block on a mutex held by another is parked and the
  * next thread is picked; no runnable thread while some are parked is a deadlock, reported with

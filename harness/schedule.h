@@ -9,7 +9,15 @@
  * first pick. Kinds: S start, O op boundary, X op boundary that stops the thread, L before a
  * lock, U after an unlock, B blocked on a held mutex, E thread exit, C canary step. A complete
  * file ends with "end <steps>". During replay, the point reached must match the file's
- * <kind> <at> <mutex> and <chosen> must be runnable; otherwise the run has diverged. */
+ * <kind> <at> <mutex> and <chosen> must be runnable; otherwise the run has diverged.
+ *
+ * An edited schedule (the shrinker's, scenarios/schedule.py) has ,"edited":true at the end of
+ * its header: some recorded preemptions were turned into "the thread continues". It is not
+ * followed step by step but point by point per thread: the p-th point of thread t's o-th op
+ * (counted from its 'O'/'X' op boundaries) takes the recorded decision of the same point when
+ * that point has the same <kind> and <mutex> and its <chosen> is runnable ("followed"); any
+ * other point keeps the thread that reached it when it can run, else the lowest runnable one
+ * ("fallback"). It never diverges and never adds a preemption. */
 #ifndef PSA_STRESS_SCHEDULE_H
 #define PSA_STRESS_SCHEDULE_H
 
@@ -37,6 +45,7 @@ typedef struct {
     uint64_t seed;
     unsigned threads, depth;
     uint64_t k;
+    bool edited; /* the header ends with ,"edited":true */
 } schedule_header_t;
 
 /* Opens --schedule-out and writes the header; false with errno set on failure. */
@@ -53,5 +62,11 @@ uint64_t schedule_replay_length(void);
 bool schedule_replay_complete(void); /* the file had its end line */
 
 void schedule_format_step(char *buf, size_t len, const sched_step_t *st);
+
+/* Edited replay: the decision at point `st` (its chosen is ignored) given the runnable threads
+ * (at least one). Keeps its own per-thread cursors; the baton holder only. */
+unsigned schedule_edited_choice(const sched_step_t *st, const bool *runnable, unsigned n);
+/* Edited replay so far: points that followed the file, points that fell back. */
+void schedule_edited_counts(uint64_t *followed, uint64_t *fallbacks);
 
 #endif /* PSA_STRESS_SCHEDULE_H */

@@ -11,7 +11,7 @@ import time
 
 from scenarios import catalog, report
 from scenarios.build import Variant
-from scenarios.job import Job
+from scenarios.job import PASS_THROUGH, Job
 from scenarios.options import EXIT_CLEAN, EXIT_FAILURE, scenario_overrides
 from scenarios.progress import Progress
 from scenarios.session import Session
@@ -39,7 +39,8 @@ def cmd_run(args):
 def cmd_stress(args):
     """One scenario, with any parameter overridden, run --runs times on consecutive seeds."""
     job = Job(catalog.get(args.scenario), args.seed, args.seconds, args.ops,
-              {name: getattr(args, name) for name in ("sched", "faults") if getattr(args, name)},
+              {name: value for name in PASS_THROUGH
+               if (value := getattr(args, name.replace("-", "_")))},
               args.canary, args.variant).replace(**scenario_overrides(args))
 
     def jobs(session):

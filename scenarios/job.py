@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from scenarios import catalog
 from scenarios.runner import run_scenario
 
-PASS_THROUGH = ("sched", "faults")      # driver flags owned by the nemesis, passed verbatim
+# driver flags owned by the nemesis, passed verbatim (replay: a schedule file, the shrinker's)
+PASS_THROUGH = ("sched", "faults", "pct-depth", "replay")
 TEST_ONLY = ("--canary",)               # flags that need the test driver
 
 

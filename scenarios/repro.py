@@ -52,6 +52,10 @@ def job_of(data, failure, variant=None):
     if not params:
         raise SetupError(f"failure {failure['id']}: its report recorded no job to rerun")
     job = Job.from_json(params)
+    schedule = job.engine.get("replay")
+    if schedule and not os.path.isfile(schedule):
+        raise SetupError(f"failure {failure['id']}: its minimal schedule {schedule} is missing "
+                         "(it lives in the report's shrink-<id>/ directory)")
     return job.replace(build_variant=variant) if variant else job
 
 

@@ -157,10 +157,32 @@ def test_html_is_self_contained_with_a_timeline(written):
     assert "canary_main" in page and "python3 run.py stress" in page
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+BROWSER_REQUIRED = "PSA_STRESS_REQUIRE_BROWSER"   # set by .ci/run, which installs chromium
+
+
+def chromium():
+    """Debian's chromium; skips without it, except under CI (BROWSER_REQUIRED=1): fails there."""
+    path = shutil.which("chromium")
+    if path is None and os.environ.get(BROWSER_REQUIRED) == "1":
+        pytest.fail(f"{BROWSER_REQUIRED}=1 but Debian's chromium is not installed")
+    if path is None:
+        pytest.skip("Debian's chromium not installed")
+    return path
+
+
+def test_without_the_browser_ci_fails_and_a_laptop_skips(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    monkeypatch.setenv(BROWSER_REQUIRED, "1")
+    with pytest.raises(pytest.fail.Exception, match="chromium is not installed"):
+        chromium()
+    monkeypatch.delenv(BROWSER_REQUIRED)
+    with pytest.raises(pytest.skip.Exception):
+        chromium()
+
+
 def test_a_real_browser_draws_the_timeline(written):
     directory, _data = written
-    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+    dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu",
                           "--dump-dom", "file://" + os.path.join(directory, "index.html")],
                          capture_output=True, text=True, timeout=120).stdout
     assert 'data-timeline-bars="3"' in dom
