@@ -6,34 +6,43 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/platform.h>
 #include <mbedtls/threading.h>
+#include <psa/crypto.h>
 
 #include "history.h"
 #include "strategy.h"
 
 /* Set by faults_setup, read-only afterwards. */
 static const char *spec_text;
-static double mutex_rate, alloc_rate;
+static double mutex_rate, alloc_rate, storage_rate, storage_delay_rate;
 static uint64_t fault_seed;
 #if defined(PSA_STRESS_TEST_BUILD)
 static bool test_hang, test_inversion;
 #endif
 
-static _Atomic uint64_t mutex_failures, alloc_failures;
+static _Atomic uint64_t mutex_failures, alloc_failures, storage_failures, storage_delays;
 static atomic_bool stop_requested;
 
 static _Thread_local bool participant; /* faults apply to this thread */
+static _Thread_local bool suspended;   /* ... except while it inspects the core */
+static _Thread_local bool storage_failed_last; /* its last ITS call got an injected failure */
 static _Thread_local sched_rng_t rng;
 static _Thread_local unsigned boundaries;
 
 /* True with probability rate, for participant threads only. */
 static bool roll(double rate)
 {
-    return participant && rate > 0 &&
+    return participant && !suspended && rate > 0 &&
            (double) (sched_rng_next(&rng) >> 11) < rate * (double) (UINT64_C(1) << 53);
+}
+
+void faults_suspend(bool on)
+{
+    suspended = on;
 }
 
 void faults_thread_enter(unsigned id)
@@ -78,6 +87,37 @@ static void *faulty_calloc(size_t n, size_t size)
 }
 #endif
 
+/* The status an injected failure of this ITS call returns: what a failing medium reports,
+ * never DOES_NOT_EXIST (that would be a lie about the store's content, not a failure). */
+static int32_t storage_error(faults_its_call_t call)
+{
+    bool coin = sched_rng_below(&rng, 2) == 0;
+    switch (call) {
+        case FAULTS_ITS_SET:
+            return coin ? PSA_ERROR_INSUFFICIENT_STORAGE : PSA_ERROR_STORAGE_FAILURE;
+        case FAULTS_ITS_GET:
+            return coin ? PSA_ERROR_DATA_CORRUPT : PSA_ERROR_STORAGE_FAILURE;
+        default:
+            return PSA_ERROR_STORAGE_FAILURE;
+    }
+}
+
+int32_t faults_storage(faults_its_call_t call)
+{
+    if (roll(storage_delay_rate)) {
+        atomic_fetch_add_explicit(&storage_delays, 1, memory_order_relaxed);
+        struct timespec ts = { 0, 1000L << sched_rng_below(&rng, 10) }; /* 1..512 us */
+        nanosleep(&ts, NULL);
+    }
+    bool fail = !storage_failed_last && roll(storage_rate); /* one failure at a time */
+    storage_failed_last = fail;
+    if (!fail) {
+        return PSA_SUCCESS;
+    }
+    atomic_fetch_add_explicit(&storage_failures, 1, memory_order_relaxed);
+    return storage_error(call);
+}
+
 #if defined(PSA_STRESS_TEST_BUILD)
 /* Locks a then b through the (wrapped) core mutex functions, then unlocks both. */
 static void lock_pair(mbedtls_threading_mutex_t *a, mbedtls_threading_mutex_t *b)
@@ -118,19 +158,37 @@ static bool parse_rate(const char *value, double *rate)
     return end != value && *end == '\0' && *rate >= 0 && *rate <= 1;
 }
 
+static double *rate_of(const char *kind)
+{
+    static const struct {
+        const char *kind;
+        double *rate;
+    } kinds[] = {
+        { "mutex", &mutex_rate }, { "alloc", &alloc_rate }, { "storage", &storage_rate },
+        { "storage-delay", &storage_delay_rate },
+    };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(kind, kinds[i].kind) == 0) {
+            return kinds[i].rate;
+        }
+    }
+    return NULL;
+}
+
+#define KINDS "mutex=R, alloc=R, storage=R or storage-delay=R"
+
 /* One "kind=rate" or test-only "kind" item. */
 static bool parse_item(char *item, char *err, size_t len)
 {
     char *eq = strchr(item, '=');
     if (eq != NULL) {
         *eq = '\0';
-        double *rate = strcmp(item, "mutex") == 0 ? &mutex_rate
-                       : strcmp(item, "alloc") == 0 ? &alloc_rate : NULL;
+        double *rate = rate_of(item);
         if (rate != NULL && parse_rate(eq + 1, rate)) {
             return true;
         }
-        snprintf(err, len, "--faults: expected mutex=R or alloc=R with R in [0, 1], got "
-                 "'%s=%s'", item, eq + 1);
+        snprintf(err, len, "--faults: expected " KINDS " with R in [0, 1], got '%s=%s'", item,
+                 eq + 1);
         return false;
     }
 #if defined(PSA_STRESS_TEST_BUILD)
@@ -139,7 +197,7 @@ static bool parse_item(char *item, char *err, size_t len)
         return true;
     }
 #endif
-    snprintf(err, len, "--faults: unknown fault '%s' (expected mutex=R, alloc=R)", item);
+    snprintf(err, len, "--faults: unknown fault '%s' (expected " KINDS ")", item);
     return false;
 }
 
@@ -172,8 +230,11 @@ void faults_print_json(FILE *f)
 {
     fputs("{\"spec\":", f);
     history_print_string(f, spec_text);
-    fprintf(f, ",\"mutex_failures\":%llu,\"alloc_failures\":%llu,\"stopped_by_fault\":%s}",
+    fprintf(f, ",\"mutex_failures\":%llu,\"alloc_failures\":%llu,\"storage_failures\":%llu,"
+            "\"storage_delays\":%llu,\"stopped_by_fault\":%s}",
             (unsigned long long) atomic_load(&mutex_failures),
             (unsigned long long) atomic_load(&alloc_failures),
+            (unsigned long long) atomic_load(&storage_failures),
+            (unsigned long long) atomic_load(&storage_delays),
             faults_stop_requested() ? "true" : "false");
 }

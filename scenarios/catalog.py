@@ -163,6 +163,36 @@ SCENARIOS = (
         known_issue="3.6.6: psa_random_reseed/psa_random_deplete hold only the rngdata mutex, "
                     "generation only the DRBG mutex (docs/known-issues.md)",
         known_oracles=("tsan",)),
+    Scenario(
+        "storage-faults",
+        "The nemesis fails 5% of the ITS calls (set, get, get_info, remove) and delays 5% "
+        "(--faults storage): a failed create leaves no key and no storage object, a failed "
+        "destroy leaves the key intact or gone with its storage object, reloads after purge "
+        "bring back the stored key or fail with a storage error, and slots agree with storage "
+        "(scenarios/model_faults.py; I6).",
+        mix="import=3,generate=1,copy=1,destroy=3,purge=2,export=4,get_attributes=3",
+        persistent_ids=4, persistent_percent=80,
+        flags=("--faults", "storage=0.05,storage-delay=0.05")),
+    Scenario(
+        "alloc-faults",
+        "The nemesis fails 2% of the core's allocations (--faults alloc): a call fails "
+        "INSUFFICIENT_MEMORY with no effect (a failed create leaves no key, a failed destroy "
+        "the key intact), and nothing leaks or corrupts a slot.",
+        mix="import=3,generate=1,copy=2,destroy=3,purge=1,export=4,get_attributes=3",
+        persistent_percent=30, flags=("--faults", "alloc=0.02")),
+    Scenario(
+        "mutex-faults",
+        "Under PCT, the nemesis fails a lock of the core's mutexes (--faults mutex): the call "
+        "must return SERVICE_FAILURE without corrupting the store, and the run stops cleanly at "
+        "the first one (the checker treats that call as pending).",
+        mix="import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3",
+        persistent_percent=30, flags=("--faults", "mutex=0.001", "--sched", "pct"),
+        known_issue="3.6.6 mishandles a failed lock: psa_destroy_key returns SUCCESS without "
+                    "destroying the key when its second lock fails, then unlocks the key-slot "
+                    "mutex it does not hold; psa_get_key_slots_initialized, psa_get_initialized "
+                    "and psa_fail_key_creation unlock after a failed lock; "
+                    "psa_unregister_read_under_mutex leaks its reader",
+        known_oracles=("tsan", "invariant")),
 )
 
 DEFAULT_SUITE = ("volatile-churn", "persistent-collide", "derive-copy", "key-use-vs-destroy",

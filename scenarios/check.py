@@ -7,12 +7,14 @@ Public API::
     check_history(history, budget=DEFAULT_BUDGET) -> CheckResult
     format_text(result) -> str                               # terminal report
     CheckResult: verdict ("ok" | "violation" | "unknown"), partitions_ok, partitions_violated,
-                 partitions_unknown, calls, seconds, violations, to_json()
+                 partitions_unknown, calls, seconds, violations, stopped (why the run stopped
+                 early, or None), to_json()
     Violation: kind ("static" | "linearizability"), key, message, window (call summaries),
                prefix (descriptions), state (description)
 
 A verdict is "violation" if any call has a forbidden status or any partition is not
-linearizable, else "unknown" if any partition ran out of budget, else "ok".
+linearizable, else "unknown" if any partition ran out of budget, else "ok". What the injected
+faults (the header's ``faults``) allow is decided by scenarios/model_faults.py.
 
 The history is read once, as a stream (scenarios/partition.py): memory is bounded by the calls in
 flight per key, not by the history's length.
@@ -22,7 +24,8 @@ import time
 from scenarios import fast_check
 from scenarios import history as history_module
 from scenarios.linearizability import DEFAULT_BUDGET, OK, UNKNOWN, VIOLATION
-from scenarios.model import KeyStoreModel, static_problem
+from scenarios.model import KeyStoreModel
+from scenarios.model_faults import FaultRules
 from scenarios.partition import StreamCheck, verdict_counts
 
 
@@ -46,7 +49,7 @@ class Violation:
 class CheckResult:
     __slots__ = ("path", "verdict", "partitions_ok", "partitions_violated",
                  "partitions_unknown", "calls", "seconds", "violations", "complete", "unknown",
-                 "fast_path")
+                 "fast_path", "stopped")
 
     def __init__(self, path, calls, complete):
         self.path = path
@@ -58,6 +61,7 @@ class CheckResult:
         self.complete = complete
         self.unknown = []         # {"key", "reason"} of each partition left unverified
         self.fast_path = False    # accepted by the C core (scenarios/fast_check.py)
+        self.stopped = None       # the run stopped at an injected fault (model_faults.py)
 
     def to_json(self):
         return {"history": str(self.path), "verdict": self.verdict, "calls": self.calls,
@@ -65,7 +69,7 @@ class CheckResult:
                 "partitions": {"ok": self.partitions_ok, "violated": self.partitions_violated,
                                "unknown": self.partitions_unknown},
                 "violations": [v.to_json() for v in self.violations],
-                "unknown": self.unknown, "fast_path": self.fast_path}
+                "unknown": self.unknown, "fast_path": self.fast_path, "stopped": self.stopped}
 
 
 def check_file(path, budget=DEFAULT_BUDGET):
@@ -92,19 +96,18 @@ def _check(history, budget):
     result = CheckResult(history.path, 0, history.complete)
     model = KeyStoreModel()
     stream = StreamCheck(model, budget)
-    lock_faults = _injects_lock_failures(history.header)
+    rules = FaultRules(history.header)
     count = 0
     for count, call in enumerate(history.calls, 1):
-        if lock_faults and call.status == "SERVICE_FAILURE":
-            _as_pending(call)
-        problem = static_problem(call)
-        if problem is None:
-            stream.feed(call)
-        else:
+        problem, checked = rules.admit(call)
+        if problem is not None:
             result.violations.append(Violation("static", _call_key(call), problem,
                                                [summarize(call)]))
+        elif checked:
+            stream.feed(call)
     verdicts = stream.finish()
     result.calls, result.complete = count, history.complete
+    result.stopped = rules.stopped(history.header)
     result.partitions_ok, result.partitions_violated, result.partitions_unknown = \
         verdict_counts(stream, verdicts)
     for part in sorted(verdicts, key=lambda v: v.key):
@@ -118,20 +121,6 @@ def _check(history, budget):
         result.verdict = UNKNOWN
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _injects_lock_failures(header):
-    """True when the run injected mutex lock failures (--faults mutex=R)."""
-    spec = (header.get("faults") or {}).get("spec") or ""
-    return "mutex" in spec
-
-
-def _as_pending(call):
-    """An injected lock failure surfaces as SERVICE_FAILURE, and the core gives no promise on
-    what the call did: treat it as a call that never returned (it may or may not have taken
-    effect). The driver stops every worker at the first such failure, so these calls sit at
-    the end of the history, where pending calls belong."""
-    call.status, call.ret, call.out = None, None, {}
 
 
 def _linearizability_violation(model, part):
@@ -184,6 +173,8 @@ def format_text(result):
              f"partitions {result.partitions_ok} ok / {result.partitions_violated} violated / "
              f"{result.partitions_unknown} unknown, {result.seconds:.2f} s"
              + ("" if result.complete else " (run cut short: pending calls)")]
+    if result.stopped:
+        lines.append(f"  {result.stopped}")
     for unknown in result.unknown:
         lines.append(f"  unknown: key {unknown['key']:#x} not verified: {unknown['reason']}")
     for violation in result.violations:

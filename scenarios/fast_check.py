@@ -8,13 +8,15 @@ Public API::
     library() -> ctypes.CDLL | None       # the core, built on demand (cached)
 
 The core answers "ok" only when every call is statically clean and every key's sub-history is
-linearizable under the register part of the model (import, generate, destroy, export,
-get_attributes); anything else (another operation, a pending call, an unexpected status, a
-violation, a segment too big to search) is "undecided" and ``scenarios.check`` then runs the
-Python checker, which also writes every explanation. Which (operation, status) means which model
-rule is computed here from model.py's own tables (``_action``), so the two cannot drift apart on
-what is legitimate. ``PSA_STRESS_FAST_CHECK=0`` disables the fast path;
-``PSA_STRESS_FAST_CHECK=/path/libpsa_stress_checker_core.so`` uses that library.
+linearizable under the model for the operations it covers (creates, including copy, derive and
+derive_from with HKDF-SHA-256 recomputed in C; destroy, export, get_attributes, purge, open,
+close); anything else (another operation, a pending call, an unexpected status, a violation, a
+segment too big to search) is "undecided" and ``scenarios.check`` then runs the Python checker,
+which also writes every explanation. Which (operation, status) means which model rule is
+computed here by asking model.py itself (``_entry``: ``static_problem`` and ``_key_ops`` of a
+sample call), so the two cannot drift apart on what is legitimate. ``PSA_STRESS_FAST_CHECK=0``
+disables the fast path; ``PSA_STRESS_FAST_CHECK=/path/libpsa_stress_checker_core.so`` uses
+that library.
 """
 import ctypes
 import glob
@@ -24,26 +26,40 @@ import time
 
 from scenarios import history_binary
 from scenarios import model as psa
-from scenarios.history import HistoryError
-from scenarios.model_use import KEY_OPS
+from scenarios import model_use
+from scenarios.history import CREATE_OPS, Call, HistoryError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = [os.path.join(REPO, "harness", "checker_core", name)
-           for name in ("checker_core.c", "checker_core.h", "segment.c", "segment.h")]
+REPO = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
+CORE_DIR = os.path.join(REPO, "harness", "checker_core")
 TARGET = "psa_stress_checker_core"
-VERSION = 1
-# record fields in the order of checker_core.c's enum field, with the type the core reads
+VERSION = 2       # checker_core.h CORE_VERSION, and the layout of the configuration below
+MAX_OPS, MAX_FIELDS, CFG_FIELDS = 64, 24, 6
+# record fields in the order of core.h's enum field, with the type the core reads (salt: may be
+# absent, then derive and derive_from are left to Python)
 FIELDS = (("call", "u64"), ("ret", "u64"), ("seq", "u32"), ("thread", "u16"), ("op", "u8"),
           ("status", "i32"), ("key", "u32"), ("out_key", "u32"), ("attrs.lifetime", "u32"),
           ("attrs.id", "u32"), ("attrs.type", "u16"), ("attrs.bits", "u16"),
           ("attrs.usage", "u32"), ("attrs.alg", "u32"), ("material", "bytes"),
-          ("material_len", "u8"))
-NOOP, CREATE, CREATE_IMPORT, PRESENT, ABSENT, DESTROY, EXPORT, EXPORT_DENIED, ATTRIBUTES = \
-    range(1, 10)   # checker_core.h CORE_*; 0 (undecided) is never passed
-_RULE_ACTIONS = {psa._destroy: DESTROY, psa._absent: ABSENT, psa._export: EXPORT,
-                 psa._export_denied: EXPORT_DENIED, psa._attributes: ATTRIBUTES}
-_CREATES = {"import": CREATE_IMPORT, "generate": CREATE}
-_OPS = ("import", "generate", "destroy", "export", "get_attributes")
+          ("material_len", "u8"), ("salt", "bytes"))
+OPTIONAL_FIELDS = {"salt"}
+# checker_core.h: variants, key actions (CORE_*), create actions (MAKE_*), checks (CHECK_*)
+(VOLATILE_ID, PERSISTENT_ID, ID_ZERO, VOLATILE_CREATE, PERSISTENT_CREATE) = range(5)
+(NOOP, _CREATE, PRESENT, ABSENT, DESTROY, EXPORT, EXPORT_DENIED, ATTRIBUTES, COPY_SOURCE,
+ COPY_DENIED, COPY_BAD_ARG, DERIVE_SOURCE, DERIVE_DENIED) = range(13)
+MAKES = {"import": 1, "generate": 2, "derive": 3, "copy": 4, "derive_from": 5}
+MAKE_NONE, MAKE_PRESENT = 0, 6
+CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY = range(3)
+_KEY_ACTIONS = {psa._present: PRESENT, psa._absent: ABSENT, psa._destroy: DESTROY,
+                psa._export: EXPORT, psa._export_denied: EXPORT_DENIED,
+                psa._attributes: ATTRIBUTES, psa._copy_source: COPY_SOURCE,
+                psa._copy_denied: COPY_DENIED, psa._copy_bad_argument: COPY_BAD_ARG,
+                model_use._derive_source: DERIVE_SOURCE, model_use._derive_denied: DERIVE_DENIED}
+# the record fields (or header constants) the core reads each operation's inputs from
+_INPUTS = {"import": (("material", False, ("cut", ("material", "material_len"))),),
+           "export": (("material", True, ("cut", ("material", "material_len"))),),
+           "derive": (("salt", False, ("bytes", "salt")), ("secret", False, "const"),
+                      ("info", False, "const")),
+           "derive_from": (("salt", False, ("bytes", "salt")), ("info", False, "const"))}
 _loaded = []
 
 
@@ -58,41 +74,100 @@ class CoreAnswer:
         self.why = why
 
 
-def _action(op, status):
-    """The core's action for ``op`` returning ``status`` (model._key_ops and the legitimacy
-    part of model.static_problem), or None: undecided."""
-    legitimate = psa.LEGITIMATE[op]
-    if op in _CREATES:
-        if status == "SUCCESS":
-            return _CREATES[op]
-        if status == "ALREADY_EXISTS":     # the core checks the create is persistent
-            return PRESENT
-        return NOOP if status in legitimate else None
-    rule = psa._SIMPLE_RULES[op].get(status)
-    if rule is None:
-        return NOOP if status in legitimate else None
-    return _RULE_ACTIONS.get(rule)
+def _sample(op, status, variant, out_key=0):
+    """A call of ``op`` returning ``status`` for ``variant`` (its id's range, or a create's
+    lifetime), with every argument any operation has."""
+    persistent = variant in (PERSISTENT_ID, PERSISTENT_CREATE)
+    key = (psa.VOLATILE_MIN + 1, 1, 0, 2, 2)[variant]
+    args = {"key": key, "src": key, "lifetime": int(persistent), "id": int(persistent),
+            "type": 0x2400, "bits": 128, "usage": 1, "alg": 0, "material": "00" * 16,
+            "secret": "00", "salt": "00", "info": "00", "kdf": "HKDF-SHA256", "input": "00",
+            "hash": "00", "nonce": "00", "message": "00", "mid": 2, "stage": 1}
+    created = 1 if persistent else psa.VOLATILE_MIN + 1
+    out = {"key": (created if op in CREATE_OPS else key) + out_key, "material": "00",
+           "lifetime": 0, "id": key, "type": 0x2400, "bits": 128, "usage": 1, "alg": 0}
+    return Call(0, 0, op, 1, 3, status, args, out if status == "SUCCESS" else {}, 0)
+
+
+def _entry(op, status, variant):
+    """(key action, create action, check) of the core for ``op`` returning ``status`` (model
+    _key_ops and static_problem), or None: undecided."""
+    call = _sample(op, status, variant)
+    if status in psa.STORAGE_ERRORS:   # legitimate only under storage faults (model_faults.py)
+        return None
+    try:
+        if psa.static_problem(call) is not None:
+            return None
+        key_ops = psa._key_ops(call)
+        wrong_handle = psa.static_problem(_sample(op, status, variant, out_key=1))
+    except (KeyError, TypeError, ValueError):      # an operation the core cannot read
+        return None
+    key_action, make = NOOP, MAKE_NONE
+    for key_op in key_ops:
+        if op in CREATE_OPS and not key_op.role.endswith(("(source)", "(secret)")):
+            if key_op.rule is psa._create and key_op.key == call.out["key"]:
+                make = MAKES[op]
+            elif key_op.rule is psa._present and key_op.key == call.args["id"]:
+                make = MAKE_PRESENT
+            else:
+                return None
+        elif key_op.rule in _KEY_ACTIONS and key_op.key == call.args["key"]:
+            key_action = _KEY_ACTIONS[key_op.rule]
+        else:
+            return None
+    if make not in (MAKE_NONE, MAKE_PRESENT):
+        check = CHECK_CREATED_ID
+    else:
+        check = CHECK_SAME_KEY if wrong_handle else CHECK_NONE
+    return key_action, make, check
+
+
+def _inputs(layout, constants):
+    """The operations whose inputs the core can read, and the bytes of derive's constants
+    (secret, info, derive_from's info: None when absent)."""
+    readable, found = set(), {}
+    for op, needs in _INPUTS.items():
+        try:
+            sources = [history_binary._field_of(name, is_out, True, layout, op, constants)
+                       for name, is_out, _ in needs]
+        except HistoryError:
+            continue
+        if all(want == "const" and kind == "const" or (kind, source) == want
+               for (_, _, want), (kind, source) in zip(needs, sources)):
+            readable.add(op)
+            found.update({(op, name): bytes.fromhex(source)
+                          for (name, _, want), (_, source) in zip(needs, sources)
+                          if want == "const"})
+    return readable, [found.get(("derive", "secret")), found.get(("derive", "info")),
+                      found.get(("derive_from", "info"))]
 
 
 def _config(binary):
-    """The core's int64 configuration array from header.json's ``binary``, or None."""
+    """(the core's int64 configuration array, the constants' bytes) from header.json's
+    ``binary``, or None."""
     layout = history_binary._Layout(binary)
-    config = [VERSION, layout.size, layout.page]
+    parts = _inputs(layout, binary.get("constants") or {})
+    config = [VERSION, layout.size, layout.page] + [-1 if p is None else len(p)
+                                                    for p in parts[1]]
     for name, kind in FIELDS:
-        offset, size, actual = layout.fields.get(name, (None, None, None))
-        if actual != kind:
+        offset, size, actual = layout.fields.get(name, (0, 0, kind))
+        if actual != kind or (size == 0 and name not in OPTIONAL_FIELDS):
             return None
         config += [offset, size]
-    if config[3] != 0:      # the call stamp is the record's first field (history_binary)
+    config += [0, 0] * (MAX_FIELDS - len(FIELDS))
+    if config[CFG_FIELDS] != 0:   # the call stamp is the record's first field (history_binary)
         return None
-    for code, op in enumerate(layout.ops):
-        if op not in _OPS or op in KEY_OPS:
+    for code, op in enumerate(layout.ops[:MAX_OPS]):
+        if op in _INPUTS and op not in parts[0]:
             continue
+        variants = (VOLATILE_CREATE, PERSISTENT_CREATE) if op in CREATE_OPS else \
+            (VOLATILE_ID, PERSISTENT_ID, ID_ZERO)
         for status_code, status in layout.statuses.items():
-            action = _action(op, status)
-            if action is not None:
-                config += [code, status_code, action]
-    return config
+            for variant in variants:
+                entry = _entry(op, status, variant) if -255 <= status_code <= 0 else None
+                if entry is not None:
+                    config += [code, status_code, variant, *entry]
+    return config, b"".join(p for p in parts[1] if p is not None)
 
 
 def library():
@@ -103,7 +178,7 @@ def library():
 
 
 def _fresh_library():
-    newest = max(os.path.getmtime(source) for source in SOURCES)
+    newest = max(os.path.getmtime(os.path.join(CORE_DIR, name)) for name in os.listdir(CORE_DIR))
     for path in glob.glob(os.path.join(REPO, "build", "*", f"lib{TARGET}.so")):
         if os.path.getmtime(path) >= newest:
             return path
@@ -128,7 +203,7 @@ def _load():
         lib = ctypes.CDLL(path)
         lib.core_check.restype = ctypes.c_int
         lib.core_check.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int,
-                                   ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                   ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
                                    ctypes.c_int64, ctypes.POINTER(ctypes.c_int64),
                                    ctypes.c_char_p, ctypes.c_size_t]
         return lib
@@ -156,7 +231,8 @@ def run_core(path):
     paths = (ctypes.c_char_p * max(len(threads), 1))(
         *[os.fsencode(os.path.join(path, name)) for name in threads])
     out, why = (ctypes.c_int64 * 2)(), ctypes.create_string_buffer(256)
-    ok = lib.core_check((ctypes.c_int64 * len(config))(*config), len(config), paths,
+    config, consts = config
+    ok = lib.core_check((ctypes.c_int64 * len(config))(*config), len(config), consts, paths,
                         len(threads), records, out, why, len(why))
     return CoreAnswer(ok == 1, out[0], out[1], time.perf_counter() - started,
                       why.value.decode(errors="replace"))

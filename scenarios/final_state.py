@@ -14,9 +14,13 @@ Other ids depend on the linearization and are not judged.
 
 The configuration the header records is honoured too: INSUFFICIENT_MEMORY is a legitimate result
 only in the static key store (``key_store.kind == "static"``: every slot can be taken) or when
-the header records fault injection (a truthy ``faults``); the dynamic store grows instead. Whether an operation creates or
-removes is asked of the model itself (``step`` from an absent and from a present state), so a
-new operation needs no change here.
+the header records allocation faults (``alloc=R`` in ``faults.spec``); the dynamic store grows
+instead. The calls are admitted by the same fault rules as the checker's
+(scenarios/model_faults.py): a SERVICE_FAILURE under mutex faults is pending, an ALREADY_EXISTS
+under storage faults settles nothing, and a destroy that failed with a storage error may have
+left its key (the storage object survives a failed removal), so it settles nothing either.
+Whether an operation creates or removes is asked of the model itself (``step`` from an absent
+and from a present state), so a new operation needs no change here.
 
 Public API::
 
@@ -28,7 +32,8 @@ Public API::
 import json
 
 from scenarios import history as history_module
-from scenarios.model import ABSENT, KeyStoreModel, static_problem
+from scenarios.model import ABSENT, KeyStoreModel
+from scenarios.model_faults import FaultRules, kinds
 
 TAIL_BYTES = 1 << 22     # the end line is the last line; a live list of 100k ids fits
 
@@ -45,11 +50,10 @@ def check_file(path):
 def config_problems(history):
     """Calls whose status the recorded key-store configuration rules out."""
     header = history.header
-    injected = (header.get("faults") or {}).get("spec")     # the driver always writes "faults"
-    if header["key_store"].get("kind") == "static" or injected:
+    if header["key_store"].get("kind") == "static" or "alloc" in kinds(header):
         return []
     return [f"line {call.line}: {call.op} returned INSUFFICIENT_MEMORY, but the dynamic key "
-            "store allocates slots on demand and no fault was injected"
+            "store allocates slots on demand and no allocation fault was injected"
             for call in history.calls if call.status == "INSUFFICIENT_MEMORY"][:10]
 
 
@@ -71,7 +75,8 @@ def problems(history, live):
     if not history.complete:
         return []
     model = KeyStoreModel()
-    calls = [call for call in history.calls if static_problem(call) is None]
+    rules = FaultRules(history.header)
+    calls = [call for call in history.calls if rules.admit(call) == (None, True)]
     settled = {}
     for key, ops in model.partition(calls):
         settled[key] = _settle(model, key, ops)

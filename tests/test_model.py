@@ -166,13 +166,6 @@ def test_export_needs_export_usage():
         "violation"
 
 
-def test_destroy_with_a_storage_error_may_or_may_not_have_destroyed():
-    steps = [(0, 1, 2, imp(A, lifetime=1, id=2), "SUCCESS", {"key": 2}),
-             (0, 3, 4, on("destroy", 2), "STORAGE_FAILURE", None)]
-    assert verdict(*steps, (0, 5, 6, on("export", 2), "SUCCESS", {"material": A})) == "ok"
-    assert verdict(*steps, (0, 5, 6, on("export", 2), "INVALID_HANDLE", None)) == "ok"
-
-
 def test_derived_material_is_hkdf_sha256():
     # RFC 5869 test case 1, first 16 bytes of the OKM
     derive = ("derive", dict(attrs(), kdf="HKDF-SHA256", secret="0b" * 22,

@@ -161,6 +161,7 @@ def test_mutex_fault_gives_service_failure_and_stops_the_run(tmp_path):
 
 def test_bad_nemesis_flags_are_one_line_errors(tmp_path):
     for flags in (["--sched", "chaos"], ["--faults", "mutex=2"], ["--faults", "disk=0.1"],
+                  ["--faults", "storage=1.5"], ["--faults", "storage-delay=x"],
                   ["--schedule-out", "s.txt"], ["--replay", "missing.txt"]):
         done = drive(tmp_path, *flags)
         assert done.returncode == 2, flags

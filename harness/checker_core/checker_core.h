@@ -6,36 +6,60 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORE_VERSION 1
-#define CORE_MAX_ACTIONS 512
+#define CORE_VERSION 2
+#define CORE_MAX_OPS 64         /* operation codes of the binary layout */
+#define CORE_MAX_FIELDS 24
 
 /* Layout of the configuration array cfg[]. */
 enum {
     CFG_VERSION,        /* CORE_VERSION */
     CFG_RECORD_SIZE,
     CFG_HEADER_PAGE,
+    CFG_SECRET_LEN,     /* derive's SECRET, then derive's and derive_from's INFO: lengths of */
+    CFG_INFO_LEN,       /* the parts of the consts argument of core_check (-1: absent) */
+    CFG_FROM_INFO_LEN,
     CFG_FIELDS,         /* (offset, size) of each field, in the order of enum field (.c) */
-    CFG_ACTIONS = CFG_FIELDS + 2 * 16   /* then (op code, status code, action) triples */
+    CFG_ENTRIES = CFG_FIELDS + 2 * CORE_MAX_FIELDS   /* then entries of ENTRY_INTS ints */
 };
 
-/* What a record of (op, status) is for the model (model.py rule); anything else: undecided. */
+/* An entry: (op code, status code, variant, key action, create action, check): what a record
+ * of this (op, status) means for the model (model._key_ops and static_problem). No entry:
+ * undecided. The variant says which records it is for: a create by its lifetime, any other
+ * operation by the id it names. */
+#define ENTRY_INTS 6
+enum { VARIANT_VOLATILE_ID, VARIANT_PERSISTENT_ID, VARIANT_ID_ZERO,
+       VARIANT_VOLATILE_CREATE, VARIANT_PERSISTENT_CREATE, VARIANTS };
+
+/* Key actions: the rule applied to the record's `key` (a copy's or derive_from's source). */
 enum {
-    CORE_UNDECIDED,
-    CORE_NOOP,           /* a legitimate status that constrains nothing */
-    CORE_CREATE,         /* generate SUCCESS: ABSENT -> PRESENT(attrs, material unknown) */
-    CORE_CREATE_IMPORT,  /* import SUCCESS: ABSENT -> PRESENT(attrs, material) */
-    CORE_PRESENT,        /* persistent create ALREADY_EXISTS: the requested id is present */
-    CORE_ABSENT,         /* INVALID_HANDLE: the key is absent */
-    CORE_DESTROY,        /* destroy SUCCESS: PRESENT -> ABSENT */
-    CORE_EXPORT,         /* export SUCCESS: present, EXPORT usage, material (binds unknown) */
-    CORE_EXPORT_DENIED,  /* export NOT_PERMITTED: present without EXPORT usage */
-    CORE_ATTRIBUTES      /* get_attributes SUCCESS: present with these attributes */
+    CORE_NOOP,           /* constrains nothing */
+    CORE_CREATE,         /* (internal) a create: ABSENT -> PRESENT(its descriptions) */
+    CORE_PRESENT,        /* model._present */
+    CORE_ABSENT,         /* model._absent */
+    CORE_DESTROY,        /* model._destroy */
+    CORE_EXPORT,         /* model._export: material (binds an unknown one) */
+    CORE_EXPORT_DENIED,  /* model._export_denied */
+    CORE_ATTRIBUTES,     /* model._attributes */
+    CORE_COPY_SOURCE,    /* model._copy_source (the requested algorithm) */
+    CORE_COPY_DENIED,    /* model._copy_denied */
+    CORE_COPY_BAD_ARG,   /* model._copy_bad_argument */
+    CORE_DERIVE_SOURCE,  /* model_use._derive_source */
+    CORE_DERIVE_DENIED,  /* model_use._derive_denied */
+    CORE_ACTIONS
 };
+
+/* Create actions: what the record does to the id it creates (or finds existing). */
+enum { MAKE_NONE, MAKE_IMPORT, MAKE_GENERATE, MAKE_DERIVE, MAKE_COPY, MAKE_DERIVE_FROM,
+       MAKE_PRESENT, MAKES };
+
+/* Static checks of a record (model.static_problem's value checks). */
+enum { CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY, CHECKS };
 
 /* Check the complete binary history whose thread files are paths[0..npaths-1] and whose
- * end.json counts `records` records. Returns 1 (ok: linearizable, statically clean) or 0
- * (undecided: the reason in why). out[0]: records read, out[1]: key ids with per-key ops. */
-int core_check(const int64_t *cfg, int ncfg, const char *const *paths, int npaths,
-               int64_t records, int64_t *out, char *why, size_t whylen);
+ * end.json counts `records` records. consts: derive's secret and infos (cfg's lengths).
+ * Returns 1 (ok: linearizable, statically clean) or 0 (undecided: the reason in why).
+ * out[0]: records read, out[1]: key ids with per-key ops. */
+int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *const *paths,
+               int npaths, int64_t records, int64_t *out, char *why, size_t whylen);
 
 #endif /* PSA_STRESS_CHECKER_CORE_H */

@@ -1,6 +1,6 @@
-/* psa-stress checker core: the model's register rules (scenarios/model.py) and the exact
- * search of one key's segment: every real-time-respecting order of its ops, from every start
- * state, with a memo of (linearized ops, state) configurations. Single-threaded; no locks. */
+/* psa-stress checker core: the exact search of one key's segment (the rules: rules.c): every
+ * real-time-respecting order of its ops, from every start state, with a memo of (linearized
+ * ops, state) configurations. Single-threaded; no locks. */
 #include "checker_core.h"
 #include "segment.h"
 
@@ -35,79 +35,12 @@ struct search {
     uint8_t ends[MAX_INTERNED];
 };
 
-/* ---- the model's rules (model.py: _create, _present, _absent, _destroy, _export,
- *      _export_denied, _attributes) ------------------------------------------------------ */
-
-static uint32_t extend_usage(uint32_t usage)
-{
-    if (usage & 0x1000)
-        usage |= 0x400;
-    if (usage & 0x2000)
-        usage |= 0x800;
-    return usage;
-}
-
-static int same_state(const state_t *a, const state_t *b)
-{
-    if (a->present != b->present)
-        return 0;
-    if (!a->present)
-        return 1;
-    return a->lifetime == b->lifetime && a->key == b->key && a->type == b->type
-        && a->bits == b->bits && a->usage == b->usage && a->alg == b->alg
-        && a->matlen == b->matlen
-        && (a->matlen == MATERIAL_UNKNOWN || memcmp(a->mat, b->mat, a->matlen) == 0);
-}
-
-/* Could get_attributes of a key described by s return the attributes w (model._shows)? The
- * usages a key may report are {usage, extend_usage(usage)}. */
-static int shows(const state_t *s, const state_t *w)
-{
-    return s->lifetime == w->lifetime && s->key == w->key && s->type == w->type
-        && (s->bits == BITS_UNKNOWN || s->bits == w->bits)
-        && (w->usage == s->usage || w->usage == extend_usage(s->usage)) && s->alg == w->alg;
-}
-
-/* The one next state of op from s into *next; 0 if op is illegal in s. Every rule here has at
- * most one next state. */
-int segment_step(const state_t *s, const op_t *op, state_t *next)
-{
-    *next = *s;
-    switch (op->action) {
-    case CORE_CREATE:
-        *next = op->arg;
-        return !s->present;
-    case CORE_PRESENT:
-        return s->present;
-    case CORE_ABSENT:
-        return !s->present;
-    case CORE_DESTROY:
-        memset(next, 0, sizeof *next);
-        return s->present;
-    case CORE_EXPORT:
-        if (!s->present || !(s->usage & 1))
-            return 0;
-        if (s->matlen == MATERIAL_UNKNOWN) {     /* lazy binding by the first export */
-            next->mat = op->arg.mat;
-            next->matlen = op->arg.matlen;
-            return 1;
-        }
-        return s->matlen == op->arg.matlen && memcmp(s->mat, op->arg.mat, s->matlen) == 0;
-    case CORE_EXPORT_DENIED:
-        return s->present && !(s->usage & 1);
-    case CORE_ATTRIBUTES:
-        return s->present && shows(s, &op->arg);
-    default:
-        return 0;
-    }
-}
-
 /* ---- one segment: every real-time-respecting order, from every start state ------------- */
 
 static int intern(search_t *c, const state_t *s)
 {
     for (int i = 0; i < c->ninterned; i++)
-        if (same_state(&c->interned[i], s))
+        if (state_equal(&c->interned[i], s))
             return i;
     if (c->ninterned == MAX_INTERNED)
         return -1;
@@ -134,13 +67,6 @@ static int memo_add(search_t *c, const cfg_t *g, int sid)
     c->memo[j].tag = tag;
     c->memo[j].cfg = *g;
     return 1;
-}
-
-/* Rules that leave the state as it is wherever they are legal. */
-static int keeps_state(int action)
-{
-    return action == CORE_PRESENT || action == CORE_ABSENT || action == CORE_EXPORT_DENIED
-        || action == CORE_ATTRIBUTES;
 }
 
 /* The smallest ret of the ops not linearized: an op may go next iff it was called before. */

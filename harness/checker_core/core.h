@@ -1,0 +1,94 @@
+/* psa-stress checker core: the state of one check, shared by checker_core.c (thread files,
+ * merge, configuration) and feed.c (records -> per-key ops, segments). Single-threaded. */
+#ifndef PSA_STRESS_CHECKER_CORE_INTERNAL_H
+#define PSA_STRESS_CHECKER_CORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "checker_core.h"
+#include "segment.h"
+#include "sources.h"
+
+enum field { F_CALL, F_RET, F_SEQ, F_THREAD, F_OP, F_STATUS, F_KEY, F_OUT_KEY, F_LIFETIME,
+             F_ID, F_TYPE, F_BITS, F_USAGE, F_ALG, F_MATERIAL, F_MATERIAL_LEN, F_SALT, F_COUNT };
+
+/* A packed entry of the (op, variant, -status) table: valid, key action, create action, check. */
+#define ENTRY_VALID 0x8000u
+#define ENTRY(key, make, check) (ENTRY_VALID | (key) | (make) << 4 | (check) << 8)
+#define ENTRY_KEY(e) ((e) & 0xF)
+#define ENTRY_MAKE(e) ((e) >> 4 & 0xF)
+#define ENTRY_CHECK(e) ((e) >> 8 & 0xF)
+
+typedef struct {
+    uint32_t id;
+    uint8_t used;
+    uint8_t nstates;
+    uint64_t horizon;     /* largest ret of the open segment */
+    state_t states[1];    /* first state inline; more in extra */
+    state_t *extra;
+    op_t *ops;
+    uint32_t nops, cap;
+    uint8_t listed;       /* LISTED_OPEN, LISTED_DIRTY: its id is in that list of core_t */
+    sources_t sources;    /* the instances of this id a future copy may read */
+} key_t_;
+
+#define LISTED_OPEN 1     /* it has an open segment */
+#define LISTED_DIRTY 2    /* its sources may be pruned */
+
+typedef struct {
+    uint32_t *ids;
+    size_t n, cap;
+} idlist_t;
+
+typedef struct {
+    uint64_t call, ret;   /* of its last call */
+    uint32_t seq;
+    uint8_t seen;
+} thread_t;
+
+typedef struct {
+    const int64_t *cfg;
+    uint32_t offsets[F_COUNT], sizes[F_COUNT];
+    uint16_t (*entries)[VARIANTS][256];   /* [op][variant][-status] */
+    uint8_t by_lifetime[CORE_MAX_OPS];    /* creates: the variant follows the lifetime */
+    const uint8_t *secret, *info;         /* derive's */
+    size_t secretlen, infolen;
+    key_t_ *keys;                         /* the live keys (feed.c forgets the others) */
+    size_t nkeys, keycap;
+    uint64_t *seen;                       /* every id met: 1 << 32 | id */
+    size_t nseen, seencap;
+    idlist_t open, dirty;                 /* the keys a sweep looks at */
+    idlist_t forget;                      /* a sweep's keys to forget */
+    uint64_t next_sweep;
+    inst_t **copies;                      /* min-heap by ret: copies not resolved yet */
+    size_t ncopies, copycap;
+    thread_t *threads;                    /* [65536] */
+    uint16_t *active;                     /* the threads seen */
+    size_t nactive;
+    uint64_t fed;                         /* records fed */
+    sources_ctx_t src;
+    char *why;
+    size_t whylen;
+    search_t *search;
+} core_t;
+
+int undecided(core_t *c, const char *what, uint64_t stamp);
+
+/* A record field (little-endian host: x86-64, arm64; the status is 4 bytes). */
+static inline uint64_t field(const core_t *c, const uint8_t *rec, int f)
+{
+    uint64_t v = 0;
+    memcpy(&v, rec + c->offsets[f], c->sizes[f]);
+    return v;
+}
+
+void feed_init(core_t *c);
+/* One record, the next by call stamp (feed.c); 0: undecided. */
+int feed(core_t *c, const uint8_t *rec, uint64_t call, uint64_t ret);
+/* The end of the stream: resolve every copy, close every segment; 0: undecided. */
+int feed_finish(core_t *c);
+void feed_free(core_t *c);
+
+#endif /* PSA_STRESS_CHECKER_CORE_INTERNAL_H */

@@ -1,0 +1,257 @@
+/* psa-stress checker core: candidate source instances of copies and derive_from (docs/checker.md
+ * §2; model._Sources, partition._StreamSources), resolved as the stream passes each copy's ret.
+ *
+ * Candidates of a copy C of id S: every successful create I of S with I.call < C.ret, except
+ * those certainly dead when C was invoked (a successful create or destroy X of S with
+ * X.call > I.ret and X.ret < C.call). A candidate that is itself a copy still in flight when C
+ * is resolved, or one met again while being resolved (a cycle), stands for any key, as in
+ * partition.py. The copy may give its key the description of any candidate, transformed
+ * (model._copied_desc, model_use.derived_descs). Single-threaded; no locks. */
+#include "sources.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "checker_core.h"
+#include "hkdf.h"
+
+#define CHUNK (1u << 20)
+
+struct chunk {
+    struct chunk *next;
+    max_align_t data[];
+};
+
+static void *chunk_alloc(sources_ctx_t *s, size_t len)
+{
+    len = (len + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (len > s->room) {
+        size_t size = len > CHUNK ? len : CHUNK;
+        chunk_t *c = malloc(sizeof *c + size);
+        if (c == NULL)
+            return NULL;
+        c->next = s->chunks;
+        s->chunks = c;
+        s->room = size;
+    }
+    s->room -= len;
+    return (char *)s->chunks->data + s->room;
+}
+
+inst_t *inst_new(sources_ctx_t *s)
+{
+    inst_t *inst = s->free;
+    if (inst != NULL)
+        s->free = inst->next;
+    else if ((inst = chunk_alloc(s, sizeof *inst)) == NULL)
+        return NULL;
+    memset(inst, 0, sizeof *inst);
+    return inst;
+}
+
+/* Instances are referenced by their create op (until its segment closes) and by their id's
+ * list of candidates (until pruned). */
+void inst_release(sources_ctx_t *s, inst_t *inst)
+{
+    if (--inst->refs == 0) {
+        inst->next = s->free;
+        s->free = inst;
+    }
+}
+
+const uint8_t *material_hkdf(sources_ctx_t *s, const uint8_t *salt, size_t saltlen,
+                             const uint8_t *secret, size_t secretlen, const uint8_t *info,
+                             size_t infolen, size_t len)
+{
+    uint8_t *out = chunk_alloc(s, len);
+    if (out == NULL || !hkdf_sha256(salt, saltlen, secret, secretlen, info, infolen, out, len))
+        return NULL;
+    return out;
+}
+
+void sources_free(sources_t *l)
+{
+    free(l->creates);
+    free(l->killers);
+}
+
+void sources_ctx_free(sources_ctx_t *s)
+{
+    while (s->chunks != NULL) {
+        chunk_t *next = s->chunks->next;
+        free(s->chunks);
+        s->chunks = next;
+    }
+}
+
+static int grow(void **items, uint32_t *cap, size_t size)
+{
+    uint32_t n = *cap ? 2 * *cap : 8;
+    void *more = realloc(*items, n * size);
+    if (more == NULL)
+        return 0;
+    *items = more;
+    *cap = n;
+    return 1;
+}
+
+int sources_add_create(sources_t *l, inst_t *inst)
+{
+    if (l->ncreates == l->capcreates
+        && !grow((void **)&l->creates, &l->capcreates, sizeof *l->creates))
+        return 0;
+    inst->refs++;
+    l->creates[l->ncreates++] = inst;
+    return 1;
+}
+
+int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret)
+{
+    if (l->nkillers == l->capkillers
+        && !grow((void **)&l->killers, &l->capkillers, sizeof *l->killers))
+        return 0;
+    l->killers[l->nkillers++] = (span_t){ call, ret };
+    l->dirty = 1;
+    return 1;
+}
+
+/* A killer that returned before the watermark removed every instance that returned before it
+ * was invoked, for every copy invoked after the watermark. */
+void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark)
+{
+    uint64_t first_kill = 0;
+    int dead = 0;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < l->nkillers; i++) {
+        if (l->killers[i].ret < watermark) {
+            dead = 1;
+            if (l->killers[i].call > first_kill)
+                first_kill = l->killers[i].call;
+        } else {
+            l->killers[kept++] = l->killers[i];
+        }
+    }
+    l->nkillers = kept;
+    l->dirty = kept > 0;          /* a killer still in flight may yet let the list shrink */
+    if (!dead)
+        return;
+    kept = 0;
+    for (uint32_t i = 0; i < l->ncreates; i++) {
+        if (l->creates[i]->ret >= first_kill)
+            l->creates[kept++] = l->creates[i];
+        else
+            inst_release(s, l->creates[i]);
+    }
+    l->ncreates = kept;
+}
+
+static int killed(const sources_t *l, const inst_t *candidate, const inst_t *copy)
+{
+    for (uint32_t i = 0; i < l->nkillers; i++)
+        if (l->killers[i].call > candidate->ret && l->killers[i].ret < copy->call)
+            return 1;
+    return 0;
+}
+
+/* model._copied_desc of the source description src, if the copy can read it. */
+static int copied(const inst_t *copy, const desc_t *src, desc_t *d)
+{
+    if (!may_have(src, USAGE_COPY) || !algs_meet(src, copy->alg))
+        return 0;
+    *d = *src;
+    d->lifetime = copy->plain.lifetime;
+    d->key = copy->plain.key;
+    d->nusages = 0;
+    if (!(src->unknown & UNKNOWN_USAGES)) {
+        for (int i = 0; i < src->nusages; i++) {
+            uint32_t u = extend_usage(copy->usage) & src->usages[i];
+            if (!usages_add(d, u) || !usages_add(d, extend_usage(u)))
+                return -1;
+        }
+    }
+    if (!(src->unknown & UNKNOWN_ALG) && src->alg != copy->alg) {   /* model._alg_meet */
+        d->alg = 0;
+        if (src->alg != 0 && copy->alg != 0)
+            d->unknown |= UNKNOWN_ALG;
+    }
+    return 1;
+}
+
+static int raw_bytes_type(uint32_t type)
+{
+    return ((type & 0x7000) == 0x1000 || (type & 0x7000) == 0x2000) && type != 0x2301;
+}
+
+/* model_use.derived_descs of the secret description src. */
+static int derived(sources_ctx_t *s, const inst_t *derive, const desc_t *src, desc_t *d)
+{
+    if (!allows_hkdf(src))
+        return 0;
+    *d = derive->plain;
+    if (src->matlen != MATERIAL_UNKNOWN && raw_bytes_type(d->type) && derive->bits % 8 == 0
+        && derive->bits > 0) {
+        d->mat = material_hkdf(s, derive->salt, 16, src->mat, src->matlen, s->info, s->infolen,
+                               derive->bits / 8);
+        if (d->mat == NULL)
+            return -1;
+        d->matlen = (uint16_t)(derive->bits / 8);
+    }
+    return 1;
+}
+
+/* Any key of this id (partition._StreamSources.descs, model._Sources.descs on a cycle). */
+static void any_key(const inst_t *inst, state_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->present = out->ndescs = 1;
+    out->descs[0].lifetime = inst->plain.lifetime;
+    out->descs[0].key = inst->plain.key;
+    out->descs[0].unknown = UNKNOWN_TYPE | UNKNOWN_ALG | UNKNOWN_USAGES;
+    out->descs[0].bits = BITS_UNKNOWN;
+    out->descs[0].matlen = MATERIAL_UNKNOWN;
+}
+
+/* The descriptions of candidate into *out (a copy of them, or any key). */
+static int candidate_descs(sources_ctx_t *s, inst_t *candidate, state_t *out)
+{
+    if (!candidate->resolved && (candidate->busy || candidate->ret > s->position)) {
+        any_key(candidate, out);
+        return 1;
+    }
+    if (!inst_resolve(s, candidate))
+        return 0;
+    *out = candidate->descs;
+    return 1;
+}
+
+int inst_resolve(sources_ctx_t *s, inst_t *inst)
+{
+    if (inst->resolved)
+        return 1;
+    sources_t *l = s->find(s->ctx, inst->src);
+    state_t out, from;
+    memset(&out, 0, sizeof out);
+    out.present = 1;
+    inst->busy = 1;
+    int ok = 1;
+    for (uint32_t i = 0; ok && l != NULL && i < l->ncreates; i++) {
+        inst_t *candidate = l->creates[i];
+        if (candidate->call >= inst->ret)
+            break;                        /* by call: every later one too */
+        if (candidate == inst || killed(l, candidate, inst))
+            continue;
+        ok = candidate_descs(s, candidate, &from);
+        for (int j = 0; ok && j < from.ndescs; j++) {
+            desc_t d;
+            int made = inst->make == MAKE_COPY ? copied(inst, &from.descs[j], &d)
+                                               : derived(s, inst, &from.descs[j], &d);
+            ok = made >= 0 && (made == 0 || state_add(&out, &d));
+        }
+    }
+    inst->busy = 0;
+    if (!ok)
+        return 0;
+    inst->descs = out;
+    inst->resolved = 1;
+    return 1;
+}

@@ -1,0 +1,64 @@
+/* psa-stress checker core: the candidate source instances of copies and derivations from a
+ * stored key (sources.c), as model._Sources / partition._StreamSources compute them, and the
+ * descriptions each create may give its key. Single-threaded; no locks. */
+#ifndef PSA_STRESS_CHECKER_SOURCES_H
+#define PSA_STRESS_CHECKER_SOURCES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state.h"
+
+typedef struct inst {     /* one successful create: an instance of its key id */
+    uint64_t call, ret;
+    uint32_t src;         /* copy / derive_from: the source id */
+    uint32_t usage, alg, bits;   /* copy: the requested usage and algorithm; derive_from: bits */
+    uint8_t make;         /* MAKE_* of checker_core.h */
+    uint8_t resolved, busy, refs;
+    desc_t plain;         /* lifetime and key; derive_from: its description, material unknown */
+    const uint8_t *salt;  /* derive_from */
+    state_t descs;        /* the descriptions it may give its key, once resolved */
+    struct inst *next;    /* the free list */
+} inst_t;
+
+typedef struct { uint64_t call, ret; } span_t;
+
+typedef struct {          /* per id: what a future copy of that id may still read */
+    inst_t **creates;     /* by call */
+    span_t *killers;      /* successful creates and destroys */
+    uint32_t ncreates, capcreates, nkillers, capkillers;
+    uint8_t dirty;        /* a killer was added since the last prune */
+} sources_t;
+
+typedef struct chunk chunk_t;
+
+typedef struct {
+    sources_t *(*find)(void *ctx, uint32_t id);   /* NULL: the id was never seen */
+    void *ctx;
+    const uint8_t *info;  /* derive_from's HKDF info */
+    size_t infolen;
+    uint64_t position;    /* the stream's call stamp: creates returning later are in flight */
+    inst_t *free;
+    chunk_t *chunks;      /* instances and derived materials, freed together */
+    size_t room;          /* bytes left in chunks */
+} sources_ctx_t;
+
+inst_t *inst_new(sources_ctx_t *s);
+void inst_release(sources_ctx_t *s, inst_t *inst);
+/* HKDF-SHA-256 output of len bytes, kept until sources_free; NULL if out of memory. */
+const uint8_t *material_hkdf(sources_ctx_t *s, const uint8_t *salt, size_t saltlen,
+                             const uint8_t *secret, size_t secretlen, const uint8_t *info,
+                             size_t infolen, size_t len);
+void sources_free(sources_t *lists);
+void sources_ctx_free(sources_ctx_t *s);   /* every instance and material */
+
+int sources_add_create(sources_t *l, inst_t *inst);
+int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret);
+/* Forget what no copy invoked at or after watermark can read (partition._StreamSources.prune). */
+void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark);
+
+/* Resolve a copy's or derive_from's descriptions from its candidate source instances; 0 if
+ * they do not fit (undecided) or memory is short. */
+int inst_resolve(sources_ctx_t *s, inst_t *inst);
+
+#endif /* PSA_STRESS_CHECKER_SOURCES_H */
