@@ -90,7 +90,8 @@ static void usage(void)
           "  --pct-depth D           PCT bug depth d (default 3)\n"
           "  --pct-steps K           PCT scheduling points per round k (default 2000)\n"
           "  --schedule-out FILE     record the pct/random schedule to FILE\n"
-          "  --replay FILE           replay a recorded schedule exactly (same flags and seed)\n"
+          "  --replay FILE           replay a recorded schedule exactly (same flags and seed);\n"
+          "                          an \"edited\" one (the shrinker's) where it still applies\n"
           "  --faults SPEC           inject faults: mutex=R,alloc=R (faults.h)\n"
           "  --watchdog S            fail with exit 5 and stacks if no call completes in S s\n"
 #if defined(PSA_STRESS_TEST_BUILD)

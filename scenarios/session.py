@@ -118,7 +118,11 @@ def _shrink_line(failure_id, shrunk):
     if not shrunk.reproduced:
         return f"shrink {failure_id}: not reproduced by call count in {shrunk.runs} runs"
     before, after = shrunk.original, shrunk.minimal
+    preemptions = shrunk.preemptions
+    switches = (f", preemptions {preemptions['before']} -> {preemptions['after']}"
+                if preemptions else "")
     return (f"shrink {failure_id}: {before.threads} threads x "
             f"{before.ops or str(before.seconds) + ' s'} -> {after.threads} threads x "
             f"{after.ops} calls, volatile pool {before.scenario.volatile_pool} -> "
-            f"{after.scenario.volatile_pool} ({shrunk.runs} runs, {shrunk.seconds:.0f} s)")
+            f"{after.scenario.volatile_pool}{switches} ({shrunk.runs} runs, "
+            f"{shrunk.seconds:.0f} s)")
