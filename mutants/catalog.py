@@ -174,6 +174,17 @@ MUTANTS = (
            "        return MBEDTLS_ERR_THREADING_MUTEX_ERROR;\n    }\n#endif\n",
            "    ret = mbedtls_ctr_drbg_random_with_add(ctx, output, output_len, NULL, 0);\n",
            "RNG state is only touched under its mutex", ("tsan",)),
+    Mutant("split-volatile-reserve",
+           "narrow window: volatile slot reservation reads the free-list head, drops the mutex "
+           "for a few instructions, then pops it",
+           "library/psa_crypto_slot_management.c",
+           "    size_t slot_idx = global_data.first_free_slot_index[slice_idx];\n",
+           "    size_t slot_idx = global_data.first_free_slot_index[slice_idx];\n"
+           "    mbedtls_mutex_unlock(&mbedtls_threading_key_slot_mutex);\n"
+           "    mbedtls_mutex_lock(&mbedtls_threading_key_slot_mutex);\n",
+           "P1: a slot is reserved in one critical section (a creation or destroy that takes "
+           "the mutex in the window: two creations share a slot, or a free-list entry is lost)",
+           ("checker", "invariant")),
 )
 
 
