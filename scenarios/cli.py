@@ -11,6 +11,7 @@
   run.py list
   run.py merge    REPORT-DIR... [--out DIR]
   run.py mutants  [--only ID,..] [--runs N] [--budget S]   detection matrix of mutants/
+                  [--upstream | --upstream-only] [--upstream-runs N]
   run.py test     [pytest arguments]
 
 Exit codes (docs/report-format.md): 0 clean, 1 a failure was found (sanitizer report, checker
@@ -81,6 +82,13 @@ def make_parser():
     mut.add_argument("--budget", type=positive_int, default=60,
                      help="seconds per run before a mutant counts as missed (default 60)")
     mut.add_argument("--mbedtls-dir", help="Mbed TLS 3.6.x tree to mutate (default: the stock one)")
+    mut.add_argument("--upstream", action="store_true", help="also build upstream's threaded "
+                     "suites (test_suite_psa_crypto.concurrent, test_suite_psa_crypto_init) from "
+                     "each mutated tree with TSan and record whether they catch it")
+    mut.add_argument("--upstream-only", action="store_true",
+                     help="only upstream's suites (no psa-stress runs)")
+    mut.add_argument("--upstream-runs", type=positive_int, default=1,
+                     help="runs of upstream's suites per mutant (default 1)")
     test = commands.add_parser("test", help="run the project's pytest suite")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
     return parser

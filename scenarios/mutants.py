@@ -5,7 +5,6 @@ All mutants share one workspace copy of the tree (build/mutants/mbedtls): before
 applied, the file the previous one edited is restored, so each mutant costs an incremental build
 (one object and a link), never a full one.
 """
-import json
 import os
 import shutil
 import statistics
@@ -13,10 +12,11 @@ import time
 from dataclasses import dataclass, field
 
 from mutants.catalog import MUTANTS, by_id
-from scenarios import catalog
+from scenarios import catalog, upstream
 from scenarios.build import BUILD_ROOT, ensure_built
 from scenarios.runner import run_scenario
 from scenarios.report import new_report_dir
+from scenarios.report.matrix import matrix_markdown, write_matrix
 from scenarios.source import SetupError, check_tree, find_tree
 
 WORKSPACE = os.path.join(BUILD_ROOT, "mutants", "mbedtls")
@@ -34,6 +34,7 @@ class Detection:
     oracles: dict = field(default_factory=dict)       # failure kind -> number of runs
     scenarios: dict = field(default_factory=dict)     # scenario that caught it -> runs
     late: list = field(default_factory=list)          # seconds of detections past the budget
+    upstream: dict = None                             # upstream's suites (upstream.measure)
 
     def to_json(self):
         times = sorted(self.detected)
@@ -42,7 +43,7 @@ class Detection:
                 "median_seconds": round(statistics.median(times), 1) if times else None,
                 "max_seconds": round(times[-1], 1) if times else None,
                 "seconds": [round(t, 1) for t in times], "late_seconds": self.late,
-                "oracles": self.oracles, "scenarios": self.scenarios}
+                "oracles": self.oracles, "scenarios": self.scenarios, "upstream": self.upstream}
 
 
 def select(only):
@@ -101,8 +102,9 @@ def _lookup(name):
         return None
 
 
-def measure(mutant, stock, runs, budget, directory, log=print):
-    """Run the portfolio `runs` times (distinct seeds) against one mutant (None: stock).
+def measure(mutant, stock, runs, budget, directory, log=print, upstream_runs=0):
+    """Run the portfolio `runs` times (distinct seeds) against one mutant (None: stock), then
+    upstream's threaded suites `upstream_runs` times on the same tree (scenarios/upstream.py).
 
     The clock of a run counts stress and checking only: time spent building a variant the
     portfolio reaches for the first time is taken off it. A mutant counts as detected only when
@@ -116,6 +118,11 @@ def measure(mutant, stock, runs, budget, directory, log=print):
         seconds = _one_run(result, scenarios, tree, run, budget, directory, strict=mutant is None)
         verdict = "missed" if seconds is None else f"detected in {seconds:.1f} s"
         log(f"{name}: run {run + 1}/{runs}: {verdict}")
+    if upstream_runs:
+        result.upstream = upstream.measure(tree, stock, upstream_runs,
+                                           os.path.join(directory, name, "upstream"), log)
+        log(f"{name}: upstream suites: caught {result.upstream['caught']}/{upstream_runs} "
+            f"{', '.join(sorted(result.upstream['kinds']))}")
     return result
 
 
@@ -147,40 +154,23 @@ def _count(result, outcome, seconds):
     result.scenarios[outcome.scenario] = result.scenarios.get(outcome.scenario, 0) + 1
 
 
-def write_matrix(directory, rows, budget):
-    data = {"schema": 1, "budget_seconds_per_run": budget,
-            "rows": [row.to_json() for row in rows]}
-    with open(os.path.join(directory, "matrix.json"), "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    with open(os.path.join(directory, "matrix.md"), "w", encoding="utf-8") as handle:
-        handle.write(matrix_markdown(data))
-    return data
-
-
-def matrix_markdown(data):
-    lines = ["| mutant | detected | median s | max s | oracles | caught by |",
-             "|---|---|---|---|---|---|"]
-    for row in data["rows"]:
-        oracles = ", ".join(f"{k} {v}" for k, v in sorted(row["oracles"].items())) or "-"
-        where = ", ".join(sorted(row["scenarios"])) or "-"
-        lines.append(f"| {row['mutant']} | {row['detected']}/{row['runs']} | "
-                     f"{row['median_seconds'] if row['median_seconds'] is not None else '-'} | "
-                     f"{row['max_seconds'] if row['max_seconds'] is not None else '-'} | "
-                     f"{oracles} | {where} |")
-    return "\n".join(lines) + "\n"
-
-
 def cmd_mutants(args):
     """run.py mutants: the stock tree first (false positives), then each selected mutant.
-    Exit 0 when the stock tree stays clean and every mutant is caught in every run."""
+    Exit 0 when the stock tree stays clean (psa-stress and, with --upstream, upstream's suites)
+    and psa-stress catches every mutant in every run; upstream's misses are data, not failures."""
     chosen = select(args.only)
     stock = find_tree(args.mbedtls_dir)
+    with_upstream = args.upstream or args.upstream_only
+    if with_upstream:
+        upstream.check_upstream_tree(stock)
+    runs = 0 if args.upstream_only else args.runs
+    upstream_runs = args.upstream_runs if with_upstream else 0
     directory = new_report_dir(label="mutants")
-    rows = [measure(None, stock, args.runs, args.budget, directory)]
-    rows += [measure(mutant, stock, args.runs, args.budget, directory) for mutant in chosen]
+    rows = [measure(mutant, stock, runs, args.budget, directory, upstream_runs=upstream_runs)
+            for mutant in [None, *chosen]]
     data = write_matrix(directory, rows, args.budget)
     print(matrix_markdown(data), end="")
-    print(f"matrix: {os.path.relpath(directory)}/matrix.md")
-    clean_stock = not rows[0].detected
+    print(f"matrix: {os.path.relpath(directory)}/matrix.html")
+    clean_stock = not rows[0].detected and not (rows[0].upstream or {}).get("caught")
     all_caught = all(len(row.detected) == row.runs for row in rows[1:])
     return 0 if clean_stock and all_caught else 1

@@ -81,3 +81,17 @@ def test_stock_counts_every_failure_even_past_the_budget(monkeypatch):
     _fake_runs(monkeypatch, [_Outcome(59, clean=True), _Outcome(5)])
     row = mutants.Detection("stock", "t", (), 1)
     assert mutants._one_run(row, [_A], None, 0, 60, "", strict=True) == 64
+
+
+def test_upstream_runs_on_the_same_mutated_tree(monkeypatch, tmp_path):
+    """measure(upstream_runs=N) hands upstream.measure the workspace holding THIS mutant."""
+    seen = []
+
+    def fake(tree, _stock, runs, _workdir, _log):
+        with open(os.path.join(tree.path, MUTANTS[0].path), encoding="utf-8") as handle:
+            seen.append((MUTANTS[0].old not in handle.read(), runs))
+        return {"runs": runs, "caught": 0, "kinds": {}}
+    monkeypatch.setattr(mutants, "WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setattr(mutants.upstream, "measure", fake)
+    row = mutants.measure(MUTANTS[0], stock_tree(), 0, 60, str(tmp_path), lambda _m: None, 2)
+    assert seen == [(True, 2)] and row.to_json()["upstream"]["runs"] == 2
