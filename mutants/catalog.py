@@ -5,7 +5,9 @@ does not apply to that tree and is refused). ``breaks`` names the property the b
 (psa-key-store-concurrency.md §2) and ``oracles`` the oracle(s) expected to catch it:
 ``tsan`` (data race report), ``checker`` (linearizability / static status check),
 ``invariant`` (inside invariants at quiescence), ``crash`` (sanitizer abort or signal).
-``scenarios`` lists where to look first (the portfolio tries them in order).
+``scenarios`` lists where to look first and ``engines`` with which scheduling engines (the
+portfolio tries each hinted scenario under each hinted engine, in order, before the default
+suite under every engine).
 """
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ class Mutant:
     breaks: str
     oracles: tuple
     scenarios: tuple = ("volatile-churn",)
+    engines: tuple = ("os",)
 
 
 _LOCK = """#if defined(MBEDTLS_THREADING_C)
@@ -69,7 +72,9 @@ MUTANTS = (
            "        (slot->var.occupied.registered_readers == 1)) {",
            "    if ((slot->state == PSA_SLOT_PENDING_DELETION) &&\n"
            "        (slot->var.occupied.registered_readers >= 1)) {",
-           "P3/P4: only the last reader wipes a slot", ("crash", "checker", "tsan")),
+           "P3/P4: only the last reader wipes a slot", ("crash", "checker", "tsan"),
+           # the wipe needs a destroy overlapping readers of its key: beyond-spec scenarios
+           scenarios=("destroy-overlap", "key-use-vs-destroy")),
     Mutant("missing-reader-decrement", "psa_unregister_read forgets to decrement",
            "library/psa_crypto_slot_management.c",
            "        slot->var.occupied.registered_readers--;\n        return PSA_SUCCESS;",
@@ -184,7 +189,7 @@ MUTANTS = (
            "    mbedtls_mutex_lock(&mbedtls_threading_key_slot_mutex);\n",
            "P1: a slot is reserved in one critical section (a creation or destroy that takes "
            "the mutex in the window: two creations share a slot, or a free-list entry is lost)",
-           ("checker", "invariant")),
+           ("checker", "invariant"), engines=("random", "delay")),
 )
 
 

@@ -84,14 +84,20 @@ def _restore(pristine, copy):
     shutil.copyfile(pristine, copy)
 
 
+ENGINES = ("os", "delay", "random", "pct")      # --sched of the default suite, in turn
+
+
 def portfolio(mutant):
-    """Scenarios to try, the mutant's hints first; known issues excluded (they always fail)."""
-    names = list(mutant.scenarios if mutant else ()) + list(catalog.DEFAULT_SUITE)
+    """(scenario, engine) pairs to try: each hinted scenario under each hinted engine, then the
+    default suite under every engine; known issues excluded (they always fail)."""
+    hinted = [(name, engine) for name in (mutant.scenarios if mutant else ())
+              for engine in (mutant.engines if mutant else ("os",))]
+    pairs = hinted + [(name, engine) for engine in ENGINES for name in catalog.DEFAULT_SUITE]
     chosen = []
-    for name in names:
+    for name, engine in pairs:
         scenario = _lookup(name)
-        if scenario and not getattr(scenario, "known_issue", None) and scenario not in chosen:
-            chosen.append(scenario)
+        if scenario and not scenario.known_issue and (scenario, engine) not in chosen:
+            chosen.append((scenario, engine))
     return chosen
 
 
@@ -130,15 +136,17 @@ def _one_run(result, scenarios, tree, run, budget, directory, strict):
     """One run: scenarios in turn until one fails or the budget is spent. Seconds or None."""
     clock, attempt = 0.0, 0
     while clock < budget:
-        scenario = scenarios[attempt % len(scenarios)]
+        scenario, engine = scenarios[attempt % len(scenarios)]
         build = ensure_built(scenario.variant, tree, log=lambda _m: None)   # off the clock
         started = time.monotonic()
         outcome = run_scenario(build, scenario, 1000 * (run + 1) + attempt, RUN_SECONDS,
-                               os.path.join(directory, result.mutant, f"run{run}-{attempt}"))
+                               os.path.join(directory, result.mutant, f"run{run}-{attempt}"),
+                               extra=() if engine == "os" else ("--sched", engine))
         clock += time.monotonic() - started
         attempt += 1
         if not outcome.clean and (clock <= budget or strict):
-            _count(result, outcome, clock)
+            where = scenario.name + ("" if engine == "os" else "@" + engine)
+            _count(result, outcome, clock, where)
             return clock
         if not outcome.clean:
             result.late.append(round(clock, 1))
@@ -147,11 +155,11 @@ def _one_run(result, scenarios, tree, run, budget, directory, strict):
     return None
 
 
-def _count(result, outcome, seconds):
+def _count(result, outcome, seconds, where):
     result.detected.append(seconds)
     for kind in sorted({failure.kind for failure in outcome.failures}):
         result.oracles[kind] = result.oracles.get(kind, 0) + 1
-    result.scenarios[outcome.scenario] = result.scenarios.get(outcome.scenario, 0) + 1
+    result.scenarios[where] = result.scenarios.get(where, 0) + 1
 
 
 def cmd_mutants(args):

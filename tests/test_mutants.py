@@ -53,7 +53,7 @@ class _Outcome:
         self.failures = [] if clean else [type("F", (), {"kind": "violation"})()]
 
 
-_A, _B = (type("S", (), {"variant": "tsan"})() for _ in range(2))
+_A, _B = ((type("S", (), {"variant": "tsan", "name": name})(), "os") for name in "ab")
 
 
 def _fake_runs(monkeypatch, outcomes):
@@ -61,7 +61,7 @@ def _fake_runs(monkeypatch, outcomes):
     monkeypatch.setattr(mutants.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(mutants, "ensure_built", lambda *a, **k: clock.__setitem__(0, clock[0] + 50))
 
-    def run_scenario(*_args):
+    def run_scenario(*_args, **_kwargs):
         outcome = outcomes.pop(0)
         clock[0] += outcome.seconds
         return outcome
@@ -95,3 +95,11 @@ def test_upstream_runs_on_the_same_mutated_tree(monkeypatch, tmp_path):
     monkeypatch.setattr(mutants.upstream, "measure", fake)
     row = mutants.measure(MUTANTS[0], stock_tree(), 0, 60, str(tmp_path), lambda _m: None, 2)
     assert seen == [(True, 2)] and row.to_json()["upstream"]["runs"] == 2
+
+
+def test_portfolio_tries_hinted_engines_first_then_every_engine():
+    (narrow,) = mutants.select("split-volatile-reserve")
+    pairs = [(scenario.name, engine) for scenario, engine in mutants.portfolio(narrow)]
+    assert pairs[:2] == [("volatile-churn", "random"), ("volatile-churn", "delay")]
+    assert {engine for _, engine in pairs} == set(mutants.ENGINES)
+    assert len(pairs) == len(set(pairs)) and "close-in-use" not in {name for name, _ in pairs}
