@@ -160,7 +160,7 @@ void history_binary_unmap(record_t *records, size_t cap)
 }
 
 bool history_binary_close(int dir, const history_log_t *const *logs, unsigned threads,
-                          uint64_t records)
+                          uint64_t records, void (*print_end)(FILE *f))
 {
     for (unsigned t = 0; t < threads; t++) {
         if (logs[t]->committed != NULL) {
@@ -171,8 +171,12 @@ bool history_binary_close(int dir, const history_log_t *const *logs, unsigned th
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     bool ok = f != NULL;
     if (ok) {
-        fprintf(f, "{\"end\":{\"records\":%llu,\"complete\":true}}\n",
+        fprintf(f, "{\"end\":{\"records\":%llu,\"complete\":true",
                 (unsigned long long) records);
+        if (print_end != NULL) {
+            print_end(f); /* the driver's findings after the join (live keys...) */
+        }
+        fputs("}}\n", f);
         ok = fclose(f) == 0;
     }
     return close(dir) == 0 && ok;

@@ -30,8 +30,11 @@ Public API::
     problems(history, live) -> [str]
 """
 import json
+import os
 
 from scenarios import history as history_module
+from scenarios import model as model_module
+from scenarios import model_use
 from scenarios.model import ABSENT, KeyStoreModel
 from scenarios.model_faults import FaultRules, kinds
 
@@ -58,7 +61,12 @@ def config_problems(history):
 
 
 def live_ids(path):
-    """The ``live`` list of the history file's end line (its last line), or None."""
+    """The ``live`` list of the history's end line (a JSON Lines file's last line, a binary
+    history's end.json), or None."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "end.json")
+        if not os.path.isfile(path):
+            return None
     with open(path, "rb") as handle:
         size = handle.seek(0, 2)
         handle.seek(max(0, size - TAIL_BYTES))
@@ -77,9 +85,7 @@ def problems(history, live):
     model = KeyStoreModel()
     rules = FaultRules(history.header)
     calls = [call for call in history.calls if rules.admit(call) == (None, True)]
-    settled = {}
-    for key, ops in model.partition(calls):
-        settled[key] = _settle(model, key, ops)
+    settled = {key: _settle(model, key, ops) for key, ops in _changes(calls).items()}
     found = []
     live = set(live)
     for key in sorted(live):
@@ -97,22 +103,63 @@ def problems(history, live):
     return found
 
 
+def _changes_existence(rule):
+    """Can this model rule create or remove a key? (The mutating rules that are not mere
+    material binders.)"""
+    return rule in model_module._MUTATING and rule not in model_module._BINDERS
+
+
+def _pure_reads():
+    """Operations none of whose rules, for any status or key, can create or remove a key: their
+    calls are skipped without building their model ops (most of a history)."""
+    rules = {**{op: list(table.values()) for op, table in model_module._SIMPLE_RULES.items()},
+             **{op: [rule for pair in table.values() for rule in pair]
+                for op, table in model_use._CACHE_RULES.items()},
+             **{op: [*model_use._USE_RULES.values(), model_use._signed]
+                for op in model_use.USES}}
+    return frozenset(op for op, candidates in rules.items()
+                     if not any(_changes_existence(rule) for rule in candidates))
+
+
+def _changes(calls):
+    """key -> the ops that may change whether it exists, in call order. A volatile create whose
+    id is unknown (pending) may have made any volatile key."""
+    parts, wildcards, skip = {}, [], _pure_reads()
+    for call in calls:
+        if call.op in skip:
+            continue
+        for op in model_module._key_ops(call):
+            if not _changes_existence(op.rule):
+                continue
+            if op.key is None:
+                wildcards.append(op)
+            else:
+                parts.setdefault(op.key, []).append(op)
+    for key, ops in parts.items():
+        if model_module.VOLATILE_MIN <= key <= model_module.VOLATILE_MAX:
+            ops.extend(wildcards)
+    return parts
+
+
 def _settle(model, key, ops):
     """("present" | "absent" | None, the call that settles it)."""
     probe = frozenset(((1 if key < 0x40000000 else 0, key) + (None,) * 5,))
-    creates = [op for op in ops if op.ret is not None and _creates(model, op)]
+    creates = [op for op in ops if _creates(model, op)]   # a pending one may have created it
     removals = [op for op in ops if ABSENT in model.step(probe, op)]
     for create in creates:
-        if all(r.ret is not None and r.ret < create.call for r in removals):
+        if create.ret is not None and \
+                all(r.ret is not None and r.ret < create.call for r in removals):
             return "present", f"{model.describe_op(create)} created it"
     for removal in removals:
         certain = model.step(probe, removal) == (ABSENT,)
         if removal.ret is not None and certain \
-                and all(c.ret < removal.call for c in creates):
+                and all(c.ret is not None and c.ret < removal.call for c in creates):
             return "absent", model.describe_op(removal)
     return None, ""
 
 
 def _creates(model, op):
+    if op.rule is model_module._create:   # its descriptions are the checker's business
+        return True
     after = model.step(ABSENT, op)
     return bool(after) and ABSENT not in after

@@ -17,6 +17,9 @@ from scenarios.history import HistoryError
 
 HANG_GRACE_SECONDS = 120     # TSan start-up/tear-down plus history writing
 INVARIANT_EXIT_CODE = 4      # the driver: an inside invariant was violated (harness/inspect.h)
+# A run's history: the binary form (docs/history-format.md), crash-safe and read by the checker's
+# C fast path; `run.py convert` turns it into JSON Lines.
+HISTORY = "history"
 
 
 @dataclass
@@ -66,7 +69,7 @@ def driver_command(build, scenario, seed, seconds, directory, threads=None, test
     length = ["--ops", str(ops)] if ops else ["--seconds", str(seconds)]
     return [build.driver(test_build), "--threads", str(threads or scenario.threads),
             *length, "--seed", str(seed),
-            "--history", os.path.join(directory, "history.jsonl"),
+            "--history", os.path.join(directory, HISTORY),
             "--storage-dir", os.path.join(directory, "storage"),
             "--variant", build.variant.name, "--watchdog", str(nemesis.WATCHDOG_SECONDS),
             *scenario.driver_args(), *extra]
@@ -96,7 +99,7 @@ def run_scenario(build, scenario, seed, seconds, directory, threads=None, test_b
     for report in sanitizers.collect(log_prefix):
         tool = "tsan" if "ThreadSanitizer" in report.text else "asan"
         result.failures.append(Failure(tool, f"{report.kind}: {report.summary}", report.text))
-    _check_history(result, os.path.join(directory, "history.jsonl"))
+    _check_history(result, os.path.join(directory, HISTORY))
     shutil.rmtree(os.path.join(directory, "storage"), ignore_errors=True)
     _mark_known_issue(result, scenario)
     return result
@@ -146,7 +149,7 @@ def _judge_exit(result, completed):
 
 
 def _check_history(result, history_path):
-    if not os.path.isfile(history_path):
+    if not os.path.isdir(history_path):
         if result.clean:
             result.failures.append(Failure("driver-error", "the driver wrote no history"))
         return

@@ -1,10 +1,13 @@
 """Shared set-up for the end-to-end tests: the stock tree, its builds, mutated copies."""
 import functools
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
 
+from scenarios import history_binary, runner
 from scenarios.build import ensure_built
 from scenarios.source import find_tree
 
@@ -24,6 +27,13 @@ def stock_tree():
 @functools.lru_cache(maxsize=None)
 def stock_build(variant="tsan"):
     return ensure_built(variant, stock_tree(), log=quiet)
+
+
+def run_lines(directory):
+    """A scenario run's history (runner.HISTORY, binary) as JSON Lines dicts: header first."""
+    buffer = io.StringIO()
+    history_binary.to_jsonl(os.path.join(directory, runner.HISTORY), buffer)
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
 
 
 def run_py(*args, timeout=1800):

@@ -2,14 +2,12 @@
 the calls it is about; each known issue reproduces with its expected oracle and is reported as
 known, not as a new failure."""
 import collections
-import json
-import os
 
 import pytest
 
 from scenarios import catalog
 from scenarios.runner import run_scenario
-from tests.stress_env import stock_build
+from tests.stress_env import run_lines, stock_build
 
 SECONDS = 3
 
@@ -28,18 +26,14 @@ CLEAN = {
 def statuses(directory):
     """(op, status) -> count over the run's history."""
     counts = collections.Counter()
-    with open(os.path.join(directory, "history.jsonl"), encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            if "op" in record:
-                counts[record["op"], record["status"]] += 1
+    for record in run_lines(directory):
+        if "op" in record:
+            counts[record["op"], record["status"]] += 1
     return counts
 
 
 def records(directory, op, status):
-    with open(os.path.join(directory, "history.jsonl"), encoding="utf-8") as handle:
-        lines = [json.loads(line) for line in handle]
-    return [r for r in lines if r.get("op") == op and r.get("status") == status]
+    return [r for r in run_lines(directory) if r.get("op") == op and r.get("status") == status]
 
 
 @pytest.mark.parametrize("name", sorted(CLEAN))

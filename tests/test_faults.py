@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog
+from scenarios import catalog, runner
 from scenarios.build import ensure_built
 from scenarios.check import check_file
 from scenarios.final_state import config_problems, problems
@@ -202,11 +202,11 @@ def test_mutex_faults_do_not_excuse_a_destroy_that_leaves_its_key(tmp_path):
 # ---- the scenarios on stock 3.6.6 -----------------------------------------------------------
 
 def _statuses(directory):
-    return {call.status for call in load(f"{directory}/history.jsonl").calls}
+    return {call.status for call in load(f"{directory}/{runner.HISTORY}").calls}
 
 
 def _header(directory):
-    return load(f"{directory}/history.jsonl").header["faults"]
+    return load(f"{directory}/{runner.HISTORY}").header["faults"]
 
 
 @pytest.mark.parametrize("name", ["storage-faults", "alloc-faults", "mutex-faults"])

@@ -1,4 +1,5 @@
 """The key-store configuration in the header decides whether INSUFFICIENT_MEMORY is legitimate."""
+from scenarios import final_state
 from scenarios.final_state import config_problems
 from scenarios.history import Call, History
 
@@ -19,3 +20,11 @@ def test_oom_in_the_dynamic_store_without_faults_is_a_problem():
 def test_oom_is_legitimate_in_the_static_store_or_under_injected_faults():
     assert config_problems(_history("static", None)) == []
     assert config_problems(_history("dynamic", "alloc=0.01")) == []
+
+
+def test_only_operations_that_never_create_or_remove_are_skipped():
+    """The pure-read shortcut must keep every operation with a create or remove rule (a volatile
+    close destroys) and skip the reads."""
+    reads = final_state._pure_reads()
+    assert {"export", "get_attributes", "sign", "export_public"} <= reads
+    assert not {"close", "destroy", "import", "generate", "copy", "derive"} & reads

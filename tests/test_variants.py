@@ -6,13 +6,12 @@ key-store modes run clean on stock 3.6.6.
 - tsan-static16 is the static key store with 16 slots, recorded in the history header.
 - eviction-storm really evicts: the driver counts reloads from storage (bench/ has the rate).
 """
-import json
 
 import pytest
 
 from scenarios import catalog
 from scenarios.runner import run_scenario
-from tests.stress_env import stock_build
+from tests.stress_env import run_lines, stock_build
 
 VARIANTS = {"tsan": "tsan", "tsan-static16": "tsan", "asan": "asan"}   # variant -> report kind
 
@@ -29,8 +28,7 @@ def test_canary_is_reported_in_every_variant(variant, tmp_path):
 def test_static16_variant_is_the_static_store(tmp_path):
     result = run_scenario(stock_build("tsan-static16"), catalog.get("persistent-collide"),
                           seed=2, seconds=1, directory=str(tmp_path))
-    with open(tmp_path / "history.jsonl", encoding="utf-8") as handle:
-        header = json.loads(handle.readline())
+    header = run_lines(str(tmp_path))[0]
     assert header["key_store"] == {"kind": "static", "slot_count": 16}
     assert result.failures == []
 
@@ -50,10 +48,8 @@ def test_mode_scenario_is_clean_on_stock(name, tmp_path):
                           directory=str(tmp_path))
     assert result.failures == []
     assert result.check["verdict"] == "ok" and result.ops > 1000
-    with open(tmp_path / "history.jsonl", encoding="utf-8") as handle:
-        header = json.loads(handle.readline())
-        inits = {(r["thread"], r["seq"]) for r in map(json.loads, handle)
-                 if r.get("op") == "init"}
+    header, *lines = run_lines(str(tmp_path))
+    inits = {(r["thread"], r["seq"]) for r in lines if r.get("op") == "init"}
     assert header["spec_mode"] == ("beyond-spec" if name == "destroy-overlap" else "spec")
     if name == "init-race":   # each worker's first call, and its only init
         assert inits == {(thread, 0) for thread in range(scenario.threads)}
