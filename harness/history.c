@@ -391,8 +391,7 @@ bool history_close(history_sink_t *sink, const history_log_t *const *logs)
         for (unsigned t = 0; t < sink->header.threads; t++) {
             records += logs[t]->handed_out;
         }
-        ok = history_binary_close(sink->dir, logs, sink->header.threads, records,
-                                  sink->header.print_end);
+        ok = history_binary_close(sink->dir, logs, records, &sink->header, sink->printer);
     }
     free(sink);
     return ok;

@@ -62,9 +62,10 @@ static void print_layout(FILE *f)
     fputc(']', f);
 }
 
+/* Written whole to a temporary name, then renamed: a reader never sees half a header. */
 static bool write_header(int dir, const history_header_t *h, const history_printer_t *p)
 {
-    int fd = openat(dir, "header.json", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = openat(dir, "header.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
         return false;
@@ -86,7 +87,7 @@ static bool write_header(int dir, const history_header_t *h, const history_print
         fputs("{}", f);
     }
     fputs("}}\n", f);
-    return fclose(f) == 0;
+    return fclose(f) == 0 && renameat(dir, "header.json.tmp", dir, "header.json") == 0;
 }
 
 bool history_binary_open(int *dir, const char *path, const history_header_t *h,
@@ -159,9 +160,12 @@ void history_binary_unmap(record_t *records, size_t cap)
     munmap(records, cap * sizeof(record_t));
 }
 
-bool history_binary_close(int dir, const history_log_t *const *logs, unsigned threads,
-                          uint64_t records, void (*print_end)(FILE *f))
+bool history_binary_close(int dir, const history_log_t *const *logs, uint64_t records,
+                          const history_header_t *h, const history_printer_t *p)
 {
+    unsigned threads = h->threads;
+    /* Again, now that the nemesis's counts (faults injected...) are final. */
+    bool ok = write_header(dir, h, p);
     for (unsigned t = 0; t < threads; t++) {
         if (logs[t]->committed != NULL) {
             atomic_store_explicit(logs[t]->committed, logs[t]->handed_out, memory_order_release);
@@ -169,15 +173,15 @@ bool history_binary_close(int dir, const history_log_t *const *logs, unsigned th
     }
     int fd = openat(dir, "end.json", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    bool ok = f != NULL;
-    if (ok) {
+    ok = ok && f != NULL;
+    if (f != NULL) {
         fprintf(f, "{\"end\":{\"records\":%llu,\"complete\":true",
                 (unsigned long long) records);
-        if (print_end != NULL) {
-            print_end(f); /* the driver's findings after the join (live keys...) */
+        if (h->print_end != NULL) {
+            h->print_end(f); /* the driver's findings after the join (live keys...) */
         }
         fputs("}}\n", f);
-        ok = fclose(f) == 0;
+        ok = fclose(f) == 0 && ok;
     }
     return close(dir) == 0 && ok;
 }

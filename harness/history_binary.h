@@ -31,9 +31,9 @@ void history_binary_log_close(history_log_t *log);
 record_t *history_binary_map(const history_log_t *log, size_t cap);
 void history_binary_unmap(record_t *records, size_t cap);
 
-/* After every worker joined: marks every record complete and writes end.json, with the
- * members print_end adds (may be NULL). */
-bool history_binary_close(int dir, const history_log_t *const *logs, unsigned threads,
-                          uint64_t records, void (*print_end)(FILE *f));
+/* After every worker joined: marks every record complete, rewrites header.json (the nemesis's
+ * counts are final now) and writes end.json, with the members h->print_end adds. */
+bool history_binary_close(int dir, const history_log_t *const *logs, uint64_t records,
+                          const history_header_t *h, const history_printer_t *p);
 
 #endif /* PSA_STRESS_HISTORY_BINARY_H */

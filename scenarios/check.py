@@ -79,6 +79,8 @@ def check_file(path, budget=DEFAULT_BUDGET):
     if fast is not None:
         result = CheckResult(path, fast.calls, True)
         result.partitions_ok, result.fast_path = fast.keys, True
+        header = history_module.open_history(path).header
+        result.stopped = FaultRules(header).stopped(header)
     else:
         result = check_history(history_module.open_history(path), budget)
     result.seconds = time.perf_counter() - started
