@@ -135,7 +135,9 @@ MUTANTS = (
            "    return psa_unregister_read_under_mutex(slot);",
            "    status = psa_unregister_read_under_mutex(slot);\n"
            "    *attributes = slot->attr;\n    return status;",
-           "use of slot data only while registered as a reader", ("tsan", "checker")),
+           "use of slot data only while registered as a reader", ("tsan", "checker"),
+           # the copy races a wipe only when a destroy overlaps it: a beyond-spec scenario
+           scenarios=("destroy-overlap", "volatile-churn")),
     Mutant("double-destroy", "destroy no longer re-checks PENDING_DELETION (bug #8912)",
            "library/psa_crypto.c",
            "    if (slot->state == PSA_SLOT_PENDING_DELETION) {\n"
@@ -178,7 +180,9 @@ MUTANTS = (
            "    if (mbedtls_mutex_unlock(&ctx->mutex) != 0) {\n"
            "        return MBEDTLS_ERR_THREADING_MUTEX_ERROR;\n    }\n#endif\n",
            "    ret = mbedtls_ctr_drbg_random_with_add(ctx, output, output_len, NULL, 0);\n",
-           "RNG state is only touched under its mutex", ("tsan",)),
+           "RNG state is only touched under its mutex", ("tsan",),
+           # concurrent draws: ECDSA signing (blinding) and key generation, P-256 included
+           scenarios=("key-use-vs-destroy", "derive-copy")),
     Mutant("split-volatile-reserve",
            "narrow window: volatile slot reservation reads the free-list head, drops the mutex "
            "for a few instructions, then pops it",
