@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog, final_state, history
+from scenarios import catalog, final_state
 from scenarios.build import ensure_built
 from scenarios.runner import INVARIANT_EXIT_CODE, run_scenario
 from scenarios.source import check_tree
@@ -117,7 +117,7 @@ def test_barrier_catches_a_violation_during_the_run(mutant_build, tmp_path):
 
 
 def test_key_surviving_destroy_fails_the_final_state(mutant_build, tmp_path):
-    done = _drive(mutant_build, tmp_path, "survive")
+    _drive(mutant_build, tmp_path, "survive")
     problems = final_state.check_file(str(tmp_path / "history.jsonl"))
     assert any("is live in the core after" in problem for problem in problems), problems
 
