@@ -87,12 +87,13 @@ def ensure_built(variant_name, tree, log=print):
     manifest_path = os.path.join(directory, "psa-stress.manifest.json")
     current = tree.manifest()
     current.update(file_hashes([HARNESS_DIR]))
-    previous = _read_manifest(manifest_path)
+    previous = read_manifest(manifest_path)
     command = ["cmake", "--build", directory, "-j", str(os.cpu_count() or 2)]
     if previous:
-        changed = _touch_changed(current, previous)
+        changed = touch_changed(current, previous)
         if changed:
-            log(f"rebuilding {variant.name}: {changed} files changed in {tree.path}")
+            log(f"rebuilding {variant.name}: {changed} source files changed "
+                f"(tree {tree.path} or harness)")
     elif not fresh:
         command.append("--clean-first")     # a build of unknown provenance: start over
     _run(command, "build")
@@ -101,14 +102,17 @@ def ensure_built(variant_name, tree, log=print):
     return Build(variant, directory)
 
 
-def _touch_changed(current, previous):
+def touch_changed(current, previous):
+    """Content manifests (path -> digest): touch every file whose content changed, so that the
+    build tool recompiles it whatever its mtime; the number of such files."""
     changed = [path for path, digest in current.items() if previous.get(path) != digest]
     for path in changed:
         os.utime(path)
     return len(changed)
 
 
-def _read_manifest(path):
+def read_manifest(path):
+    """The content manifest a build left, or {} (none, or unreadable)."""
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)

@@ -29,6 +29,7 @@ Public API::
     live_ids(path) -> list | None          # the end line's "live", None when absent
     problems(history, live) -> [str]
 """
+import functools
 import json
 import os
 
@@ -109,6 +110,7 @@ def _changes_existence(rule):
     return rule in model_module._MUTATING and rule not in model_module._BINDERS
 
 
+@functools.lru_cache(maxsize=None)
 def _pure_reads():
     """Operations none of whose rules, for any status or key, can create or remove a key: their
     calls are skipped without building their model ops (most of a history)."""

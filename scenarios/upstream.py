@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from scenarios.build import BUILD_ROOT, _read_manifest, _touch_changed
+from scenarios.build import BUILD_ROOT, read_manifest, touch_changed
 from scenarios.source import SetupError, file_hashes
 
 BUILD_DIR = os.path.join(BUILD_ROOT, "mutants", "upstream")
@@ -78,11 +78,11 @@ def ensure_built(workspace, stock, directory=None, log=print):
     manifest_path = os.path.join(directory, "upstream.manifest.json")
     current = file_hashes([os.path.join(workspace, "library"), os.path.join(workspace, "include")]
                           + [os.path.join(stock.path, sub) for sub in TEST_FRAMEWORK])
-    previous = _read_manifest(manifest_path)
+    previous = read_manifest(manifest_path)
     if not previous:                                # objects of unknown provenance: start over
         shutil.rmtree(os.path.join(directory, "obj"), ignore_errors=True)
         log(f"building upstream's suites in {directory} ...")
-    elif _touch_changed(current, previous):         # content changed: make must recompile
+    elif touch_changed(current, previous):         # content changed: make must recompile
         log("upstream suites: rebuilding the changed files")
     result = subprocess.run(["make", "-C", directory, "-j2", "all"], capture_output=True,
                             text=True)
