@@ -4,7 +4,8 @@
     python3 bench/bench_all.py [--quick] [--reports-dir reports] [--build-root DIR]
 
 1. Driver throughput (bench_driver.calls_per_second): volatile-churn on the tsan and plain
-   builds, 2/4/8/16 threads, history recording on and off; the median of --repeats runs.
+   builds, 2/4/8/16 threads, history recording on and off, the default --lock-wait (spin); the
+   median of --repeats runs.
 2. Checker cost against history length (bench_checker): real driver histories (plain driver,
    8 threads, binary form; the volatile-churn mix, and the register operations the C fast path
    accepts) of 1 k, 10 k, 100 k and 1 M calls, each checked in a fresh interpreter (wall and

@@ -4,6 +4,7 @@
     python3 bench/bench_detect.py [--mutant split-volatile-reserve] [--runs 10] [--budget 60]
                                   [--engines os,delay,pct,random] [--run-seconds 3]
                                   [--variant tsan] [--build-root DIR] [--json FILE]
+                                  [--lock-wait spin|sleep]
 
 The mutant (mutants/catalog.py) is applied to a copy of the tree (scenarios/mutants.apply) and
 built once. A detection run repeats its first hinted scenario, `--run-seconds` per driver run on
@@ -38,12 +39,13 @@ def use_build_root(root):
     mutants.WORKSPACE = os.path.join(root, "mutants", "mbedtls")
 
 
-def detect_once(build, scenario, engine, run, budget, run_seconds, scratch):
+def detect_once(build, scenario, engine, run, budget, run_seconds, scratch, lock_wait="spin"):
     """One detection run: (seconds, first failure) when an oracle fires within ``budget``
     seconds, else (None, None)."""
     clock, attempt = 0.0, 0
     while clock < budget:
-        job = Job(scenario, 1000 * (run + 1) + attempt, run_seconds, engine={"sched": engine})
+        job = Job(scenario, 1000 * (run + 1) + attempt, run_seconds,
+                  engine={"sched": engine, "lock-wait": lock_wait})
         started = time.monotonic()
         outcome = job.run(build, os.path.join(scratch, f"{engine}-{run}-{attempt}"))
         clock += time.monotonic() - started
@@ -56,7 +58,7 @@ def detect_once(build, scenario, engine, run, budget, run_seconds, scratch):
 
 
 def measure(mutant_id, engines=ENGINES, runs=10, budget=60, run_seconds=3, variant=None,
-            log=print):
+            log=print, lock_wait="spin"):
     """Per engine: {engine, runs, detected, seconds (sorted), min/median/max, failures}.
     ``mutant_id`` "stock": the unmodified tree (false-positive control, the narrow mutant's
     scenario)."""
@@ -71,7 +73,7 @@ def measure(mutant_id, engines=ENGINES, runs=10, budget=60, run_seconds=3, varia
             times, failures = [], []
             for run in range(runs):
                 seconds, failure = detect_once(build, scenario, engine, run, budget,
-                                               run_seconds, scratch)
+                                               run_seconds, scratch, lock_wait)
                 log(f"{mutant_id} {engine} run {run + 1}/{runs}: "
                     + (f"detected in {seconds:.1f} s ({failure})" if seconds else "missed"))
                 if seconds is not None:
@@ -79,7 +81,7 @@ def measure(mutant_id, engines=ENGINES, runs=10, budget=60, run_seconds=3, varia
                     failures.append(failure)
             rows.append(_row(engine, runs, times, failures))
     return {"mutant": mutant_id, "scenario": scenario.name, "variant": build.variant.name,
-            "runs": runs, "budget_seconds": budget, "run_seconds": run_seconds, "engines": rows}
+            "lock_wait": lock_wait, "runs": runs, "budget_seconds": budget, "run_seconds": run_seconds, "engines": rows}
 
 
 def _row(engine, runs, times, failures):
@@ -93,7 +95,8 @@ def _row(engine, runs, times, failures):
 
 def markdown(result):
     """The per-engine table (markdown)."""
-    lines = [f"{result['mutant']} ({result['scenario']}, {result['variant']}; "
+    lines = [f"{result['mutant']} ({result['scenario']}, {result['variant']}, "
+             f"--lock-wait {result['lock_wait']}; "
              f"{result['runs']} runs x <= {result['budget_seconds']} s per engine)", "",
              "| engine | detected | min s | median s | max s |", "|---|---|---|---|---|"]
     for row in result["engines"]:
@@ -114,6 +117,8 @@ def main():
     parser.add_argument("--variant", help="build variant (default: the scenario's)")
     parser.add_argument("--build-root", help="build directory root (default build/)")
     parser.add_argument("--json", help="also write the result as JSON to this file")
+    parser.add_argument("--lock-wait", choices=("spin", "sleep"), default="spin",
+                        help="the driver's --lock-wait (default spin, the driver's default)")
     args = parser.parse_args()
     if args.mutant != STOCK and by_id(args.mutant) is None:
         print(f"bench_detect: unknown mutant {args.mutant!r}", file=sys.stderr)
@@ -122,7 +127,7 @@ def main():
         use_build_root(args.build_root)
     try:
         result = measure(args.mutant, args.engines.split(","), args.runs, args.budget,
-                         args.run_seconds, args.variant)
+                         args.run_seconds, args.variant, lock_wait=args.lock_wait)
     except SetupError as error:
         print(f"bench_detect: {error}", file=sys.stderr)
         return 2

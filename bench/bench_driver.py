@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Driver throughput, measured in one run: history recording on vs off, per build variant.
+"""Driver throughput, measured in one run: history recording on vs off, per build variant and
+lock-wait policy (harness/lock_wait.h).
 
     python3 bench/bench_driver.py [--seconds S] [--threads N] [--variants tsan,plain]
+                                  [--lock-waits spin,sleep]
 
 Prints a table (calls/s, and the ratio recording-on / recording-off). The figures quoted in
-issue notes come from here, never from timed tests. Runs alternate on/off and repeat, and the
-median is reported, because these machines are noisy.
+issue notes come from here, never from timed tests. Runs alternate between every configuration
+and repeat, and the median is reported, because these machines are noisy. The sanitizer
+options are the ones a real run uses (scenarios/sanitizers.py).
 """
 import argparse
 import json
@@ -16,19 +19,22 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scenarios import catalog  # noqa: E402
+from scenarios import catalog, sanitizers  # noqa: E402
 from scenarios.build import ensure_built  # noqa: E402
 from scenarios.source import find_tree  # noqa: E402
 
 
-def calls_per_second(build, scenario, threads, seconds, seed, record):
+def calls_per_second(build, scenario, threads, seconds, seed, record, lock_wait="spin"):
+    """One run; the binary history (what real runs record) when recording."""
     with tempfile.TemporaryDirectory() as scratch:
-        history = ["--history", os.path.join(scratch, "h.jsonl")] if record else ["--no-history"]
+        history = ["--history", os.path.join(scratch, "h")] if record else ["--no-history"]
         command = [build.driver(), "--threads", str(threads), "--seconds", str(seconds),
                    "--seed", str(seed), "--storage-dir", os.path.join(scratch, "storage"),
-                   *history, *scenario.driver_args()]
-        env = dict(os.environ, TSAN_OPTIONS="halt_on_error=0 exitcode=0")
-        out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+                   "--lock-wait", lock_wait, *history, *scenario.driver_args()]
+        env = dict(os.environ, **sanitizers.environment(os.path.join(scratch, "san")))
+        out = subprocess.run(command, capture_output=True, text=True, env=env)
+        if out.returncode != 0:
+            sys.exit(f"bench_driver: {' '.join(command)} exited {out.returncode}")
     return json.loads(out.stdout.strip().splitlines()[-1])["ops_per_sec"]
 
 
@@ -38,21 +44,27 @@ def main():
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", default="tsan,plain")
+    parser.add_argument("--lock-waits", default="spin,sleep")
     parser.add_argument("--scenario", default="volatile-churn")
     args = parser.parse_args()
     tree = find_tree()
     scenario = catalog.get(args.scenario)
+    builds = {name: ensure_built(name, tree) for name in args.variants.split(",")}
+    configs = [(name, policy, record) for name in builds
+               for policy in args.lock_waits.split(",") for record in (True, False)]
+    rates = {config: [] for config in configs}
+    for repeat in range(args.repeats):
+        for name, policy, record in configs:
+            rates[(name, policy, record)].append(calls_per_second(
+                builds[name], scenario, args.threads, args.seconds, repeat, record, policy))
     print(f"{args.scenario}, {args.threads} threads, {args.seconds} s per run, "
           f"median of {args.repeats}, {os.cpu_count()} cores")
-    print(f"{'variant':<8} {'history on':>12} {'history off':>12} {'on/off':>7}")
-    for name in args.variants.split(","):
-        build = ensure_built(name, tree)
-        on, off = [], []
-        for repeat in range(args.repeats):
-            on.append(calls_per_second(build, scenario, args.threads, args.seconds, repeat, True))
-            off.append(calls_per_second(build, scenario, args.threads, args.seconds, repeat, False))
-        med_on, med_off = statistics.median(on), statistics.median(off)
-        print(f"{name:<8} {med_on:>12,.0f} {med_off:>12,.0f} {med_on / med_off:>7.2f}")
+    print(f"{'variant':<8} {'lock-wait':<9} {'history on':>12} {'history off':>12} {'on/off':>7}")
+    for name in builds:
+        for policy in args.lock_waits.split(","):
+            on = statistics.median(rates[(name, policy, True)])
+            off = statistics.median(rates[(name, policy, False)])
+            print(f"{name:<8} {policy:<9} {on:>12,.0f} {off:>12,.0f} {on / off:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include <mbedtls/build_info.h>
 
 #include "history_binary.h"
+#include "hw_fence.h"
 
 /* Records per chunk after the first one. Chunk sizes are multiples of history_page_records(), so
  * that every chunk of a binary log starts on a page boundary of its file. */
@@ -30,43 +31,26 @@ struct history_sink {
     int dir;      /* binary form: the history directory, else -1 */
 };
 
-/* The one global ticket counter. Every ticket is an acq_rel RMW on it, so tickets are unique and
- * A.ret < B.call implies A's return happens-before B's call (linearizability.md §5.3). It starts
- * at 1: a zero call stamp marks a binary record slot that was never used. */
+/* The one global ticket counter. Tickets are unique, and A.ret < B.call implies that A returned
+ * before B was called, and happened-before B (linearizability.md §5.3): the RMWs on one variable
+ * are totally ordered and extend each other's release sequences, and hw_fence is, in machine
+ * code, the seq_cst fence that makes a relaxed RMW synchronise (fence-to-fence synchronisation).
+ * It starts at 1: a zero call stamp marks a binary record slot that was never used.
+ *
+ * The RMW is relaxed, so TSan sees no happens-before edge through it. Such an edge would be a lie
+ * told to the race detector: every call that returned before another began would count as
+ * synchronised with it, so TSan could only report races between calls that overlapped in this
+ * very run, not all unsynchronised accesses in the library. */
 static _Atomic uint64_t ticket_counter = 1;
-
-/* Under TSan that happens-before edge would be a lie told to the race detector: every call that
- * returned before another began would count as synchronised with it, so TSan could only report
- * races between calls that overlapped in this very run, not all unsynchronised accesses in the
- * library. The stamp is therefore hidden from TSan's synchronisation tracking: the RMW still runs
- * (TSan then executes it as a full-barrier atomic), only TSan's bookkeeping skips it. */
-#if defined(__SANITIZE_THREAD__)
-#define STAMP_HIDDEN_FROM_TSAN
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STAMP_HIDDEN_FROM_TSAN
-#endif
-#endif
-
-#if defined(STAMP_HIDDEN_FROM_TSAN)
-/* TSan runtime annotations (compiler-rt tsan_interface_ann.cpp). */
-void AnnotateIgnoreSyncBegin(const char *file, int line);
-void AnnotateIgnoreSyncEnd(const char *file, int line);
-#define IGNORE_SYNC_BEGIN() AnnotateIgnoreSyncBegin(__FILE__, __LINE__)
-#define IGNORE_SYNC_END() AnnotateIgnoreSyncEnd(__FILE__, __LINE__)
-#else
-#define IGNORE_SYNC_BEGIN() ((void) 0)
-#define IGNORE_SYNC_END() ((void) 0)
-#endif
 
 uint64_t history_stamp(const history_log_t *log)
 {
     if (!log->enabled) {
         return 0;
     }
-    IGNORE_SYNC_BEGIN();
-    uint64_t ticket = atomic_fetch_add_explicit(&ticket_counter, 1, memory_order_acq_rel);
-    IGNORE_SYNC_END();
+    hw_fence();
+    uint64_t ticket = atomic_fetch_add_explicit(&ticket_counter, 1, memory_order_relaxed);
+    hw_fence();
     return ticket;
 }
 
@@ -164,8 +148,10 @@ record_t *history_next(history_log_t *log)
     }
     if (log->committed != NULL) {
         /* Only this worker writes its records: every record handed out before is complete.
-         * Release: a reader of the file after a crash sees them whole if it sees the count. */
-        atomic_store_explicit(log->committed, log->handed_out, memory_order_release);
+         * The fence: a reader of the file after a crash sees them whole if it sees the count
+         * (relaxed + hw_fence, a release store that costs TSan no synchronisation record). */
+        hw_fence();
+        atomic_store_explicit(log->committed, log->handed_out, memory_order_relaxed);
     }
     if (log->last->used == log->last->cap) {
         history_chunk_t *c = chunk_new(log, CHUNK_RECORDS);

@@ -16,6 +16,7 @@
 
 #include "faults.h"
 #include "history.h"
+#include "lock_wait.h"
 #include "schedule.h"
 #include "strategy.h"
 #include "tsan_hide.h"
@@ -42,6 +43,7 @@ typedef struct {
 
 /* Set by nemesis_setup before any participant exists; read-only afterwards. */
 static engine_t engine;
+static lock_wait_t lock_wait;
 static nemesis_options_t opt;
 static unsigned n_threads;
 static bool replaying;
@@ -451,6 +453,10 @@ bool nemesis_setup(const nemesis_options_t *o, unsigned participants, char *err,
         return setup_fail(err, len, "--sched: expected os, delay, pct or random, got '%s'",
                           o->sched);
     }
+    if (!lock_wait_parse(o->lock_wait, &lock_wait)) {
+        return setup_fail(err, len, "--lock-wait: expected spin or sleep, got '%s'",
+                          o->lock_wait);
+    }
     if (o->replay_path != NULL && !load_replay(err, len)) {
         return false;
     }
@@ -460,6 +466,10 @@ bool nemesis_setup(const nemesis_options_t *o, unsigned participants, char *err,
     }
     if (nemesis_serialised() && !setup_serialised(err, len)) {
         return false;
+    }
+    if (!lock_wait_install(lock_wait)) { /* first: the wrappers below call what it installs */
+        return setup_fail(err, len, "--lock-wait %s: libc.so.6's pthread_mutex_trylock not "
+                          "found (use --lock-wait sleep)", o->lock_wait);
     }
     if (engine != ENGINE_OS || faults_mutex_active()) {
         real_lock = mbedtls_mutex_lock;
@@ -487,7 +497,8 @@ void nemesis_flush(void)
 
 void nemesis_print_json(FILE *f)
 {
-    fprintf(f, "{\"engine\":\"%s\",\"seed\":%" PRIu64, engine_names[engine], opt.seed);
+    fprintf(f, "{\"engine\":\"%s\",\"seed\":%" PRIu64 ",\"lock_wait\":\"%s\"",
+            engine_names[engine], opt.seed, lock_wait_name(lock_wait));
     if (nemesis_serialised()) {
         fprintf(f, ",\"n\":%u,\"steps\":%" PRIu64 ",\"replay\":", n_threads, steps);
         history_print_string(f, replaying ? opt.replay_path : NULL);

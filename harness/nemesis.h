@@ -14,6 +14,8 @@
  *           shrinker edited (fewer preemptions; schedule.h) is followed where it still applies
  *           and never diverges.
  *
+ * Under every engine the core's mutexes are waited for as --lock-wait says (lock_wait.h).
+ *
  * Under serialisation a thread that would block on a mutex held by another is parked and the
  * next thread is picked; no runnable thread while some are parked is a deadlock, reported with
  * the wait-for state. The baton hand-off is hidden from TSan (tsan_hide.h), while the real
@@ -37,6 +39,7 @@
 
 typedef struct {
     const char *sched;        /* os | delay | pct | random */
+    const char *lock_wait;    /* spin | sleep (lock_wait.h) */
     uint64_t seed;
     uint64_t depth;           /* PCT d, 1..STRATEGY_MAX_DEPTH */
     uint64_t k;               /* PCT points per round */

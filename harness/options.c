@@ -50,6 +50,8 @@ static void usage(void)
           "  --barrier-every N       every N calls per worker, check the inside invariants at a\n"
           "                          quiescent barrier\n"
           "  --sched ENGINE          os (default), delay, pct or random (nemesis.h)\n"
+          "  --lock-wait POLICY      how a waiter waits for the core's mutexes: spin (default)\n"
+          "                          or sleep (lock_wait.h)\n"
           "  --pct-depth D           PCT bug depth d (default 3)\n"
           "  --pct-steps K           PCT scheduling points per round k (default 2000)\n"
           "  --schedule-out FILE     record the pct/random schedule to FILE\n"
@@ -135,6 +137,7 @@ static void parse_flags(options_t *o, int argc, char **argv)
         { "--mix", FLAG_STRING, &o->mix, 0, 0 },
         { "--key-kinds", FLAG_STRING, &o->key_kinds, 0, 0 },
         { "--sched", FLAG_STRING, &o->nemesis.sched, 0, 0 },
+        { "--lock-wait", FLAG_STRING, &o->nemesis.lock_wait, 0, 0 },
         { "--pct-depth", FLAG_UINT, &o->nemesis.depth, 1, STRATEGY_MAX_DEPTH },
         { "--pct-steps", FLAG_UINT, &o->nemesis.k, 1, UINT32_MAX },
         { "--schedule-out", FLAG_STRING, &o->nemesis.schedule_out_path, 0, 0 },
@@ -190,7 +193,7 @@ void options_parse(options_t *o, int argc, char **argv)
     *o = (options_t) {
         .threads = 4, .ops = 10000, .seed = 1, .mix = DEFAULT_MIX, .key_kinds = GEN_DEFAULT_KINDS,
         .volatile_pool = 8, .persistent_ids = 4, .persistent_percent = 0,
-        .nemesis = { .sched = "os", .depth = 3, .k = 2000 },
+        .nemesis = { .sched = "os", .lock_wait = "spin", .depth = 3, .k = 2000 },
     };
     parse_flags(o, argc, argv);
 }

@@ -1,26 +1,29 @@
 /* psa-stress: spec-mode id locks (see spec.h).
  *
- * The locks are hidden from TSan (tsan_hide.h): they order a destroy after the calls on its id
- * in real time, but if TSan saw that order as happens-before it would stop reporting races
- * between the key store's accesses in those calls. Deadlock freedom: a call that takes two
- * locks takes them in ascending stripe order. */
+ * The locks are hidden from TSan: they order a destroy after the calls on its id in real time,
+ * but if TSan saw that order as happens-before it would stop reporting races between the key
+ * store's accesses in those calls. So they are relaxed atomics ordered by hw_fence (hw_fence.h),
+ * which TSan sees as atomic accesses and never as synchronisation. Deadlock freedom: a call that
+ * takes two locks takes them in ascending stripe order. */
 #include "spec.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
+#include "hw_fence.h"
+#include "lock_wait.h"
 #include "nemesis.h"
-#include "tsan_hide.h"
 
 #define STRIPES 64 /* a collision only serialises two unrelated ids a little more */
 
-/* A two-group lock: any number of calls of one side (uses, or destroys) hold it together, never
- * both sides at once. Destroys may overlap each other: two destroys of one key racing is
- * defined behaviour (the second returns INVALID_HANDLE) and a bug class of its own (#8912). */
+/* A two-group lock word: any number of calls of one side (uses, or destroys) hold it together,
+ * never both sides at once. Destroys may overlap each other: two destroys of one key racing is
+ * defined behaviour (the second returns INVALID_HANDLE) and a bug class of its own (#8912).
+ * A waiter yields (lock_wait_backoff) rather than sleeping: these locks are taken twice per
+ * call, and futex hand-offs of them cost more than the calls they order; and it yields at once
+ * rather than spinning, because the holder it waits for is a whole PSA call. */
 typedef struct {
-    pthread_mutex_t lock;
-    pthread_cond_t idle;  /* broadcast when a side's count drops to 0 */
-    unsigned holders[2];  /* [0] uses, [1] destroys; guarded by lock */
+    _Alignas(64) atomic_int holders; /* > 0: that many uses; < 0: that many destroys */
 } stripe_t;
 
 static stripe_t stripes[STRIPES];
@@ -35,33 +38,28 @@ void spec_init(bool overlap_destroy, const char *(*name)(unsigned op), unsigned 
             destroy_ops |= 1u << op;
         }
     }
-    for (unsigned i = 0; i < STRIPES; i++) {
-        pthread_mutex_init(&stripes[i].lock, NULL);
-        pthread_cond_init(&stripes[i].idle, NULL);
-    }
 }
 
-/* Takes `side` of the stripe, waiting (block) or not (returns false) while the other side
- * holds it. */
-static bool stripe_take(stripe_t *s, unsigned side, bool block)
+/* Takes the `destroy` side of the stripe if the other side does not hold it. The fence after
+ * a successful CAS pairs with stripe_release's: a destroy starts after the uses it waited for
+ * ended. */
+static bool stripe_try(stripe_t *s, bool destroy)
 {
-    pthread_mutex_lock(&s->lock);
-    while (block && s->holders[!side] > 0) {
-        pthread_cond_wait(&s->idle, &s->lock);
+    int held = atomic_load_explicit(&s->holders, memory_order_relaxed);
+    while (destroy ? held <= 0 : held >= 0) {
+        if (atomic_compare_exchange_weak_explicit(&s->holders, &held, held + (destroy ? -1 : 1),
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            hw_fence();
+            return true;
+        }
     }
-    bool taken = s->holders[!side] == 0;
-    s->holders[side] += taken;
-    pthread_mutex_unlock(&s->lock);
-    return taken;
+    return false;
 }
 
-static void stripe_release(stripe_t *s, unsigned side)
+static void stripe_release(stripe_t *s, bool destroy)
 {
-    pthread_mutex_lock(&s->lock);
-    if (--s->holders[side] == 0) {
-        pthread_cond_broadcast(&s->idle);
-    }
-    pthread_mutex_unlock(&s->lock);
+    hw_fence();
+    atomic_fetch_add_explicit(&s->holders, destroy ? 1 : -1, memory_order_relaxed);
 }
 
 static uint16_t stripe_of(uint32_t id)
@@ -99,28 +97,22 @@ spec_hold_t spec_enter(const record_t *r)
     h = stripes_of(r);
     for (unsigned i = 0; i < h.n; i++) {
         stripe_t *stripe = &stripes[h.stripe[i]];
-        TSAN_HIDE_BEGIN();
-        if (nemesis_serialised()) { /* never block for real while holding the baton */
-            while (!stripe_take(stripe, h.destroy, false)) {
-                TSAN_HIDE_END();
+        for (unsigned step = 0; !stripe_try(stripe, h.destroy);) {
+            if (nemesis_serialised()) { /* never wait for real while holding the baton */
                 nemesis_park(stripe);
-                TSAN_HIDE_BEGIN();
+            } else {
+                lock_wait_backoff(&step, 1);
             }
-        } else {
-            stripe_take(stripe, h.destroy, true);
         }
-        TSAN_HIDE_END();
     }
     return h;
 }
 
 void spec_exit(spec_hold_t h)
 {
-    TSAN_HIDE_BEGIN();
     for (unsigned i = h.n; i-- > 0;) {
         stripe_release(&stripes[h.stripe[i]], h.destroy);
     }
-    TSAN_HIDE_END();
     for (unsigned i = h.n; i-- > 0;) {
         nemesis_unpark(&stripes[h.stripe[i]]);
     }

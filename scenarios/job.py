@@ -14,7 +14,7 @@ from scenarios import catalog
 from scenarios.runner import run_scenario
 
 # driver flags owned by the nemesis, passed verbatim (replay: a schedule file, the shrinker's)
-PASS_THROUGH = ("sched", "faults", "pct-depth", "replay")
+PASS_THROUGH = ("sched", "lock-wait", "faults", "pct-depth", "replay")
 TEST_ONLY = ("--canary",)               # flags that need the test driver
 
 
