@@ -374,6 +374,7 @@ bool client_call(client_t *c, unsigned op)
     r->seq = (uint32_t) c->done;
     r->op = (uint8_t) op;
     ops[op].run(c, r);
+    history_publish(&c->log);
     c->done++;
     return true;
 }

@@ -10,11 +10,13 @@
 #include "spec.h"
 
 /* The only way a PSA call is made: between the two tickets (linearizability.md §5.3), inside the
- * spec-mode id locks (spec.h) when they are on. */
+ * spec-mode id locks (spec.h) when they are on, with the record as it stands before the call
+ * published into the history (a crash leaves the call in flight there, pending). */
 #define CALL_STAMPED(c, r, psa_call)              \
     do {                                          \
         spec_hold_t hold_ = spec_enter(r);        \
         (r)->call = history_stamp(&(c)->log);     \
+        history_publish(&(c)->log);               \
         (r)->status = (psa_call);                 \
         (r)->ret = history_stamp(&(c)->log);      \
         spec_exit(hold_);                         \

@@ -11,6 +11,7 @@
 #include <mbedtls/build_info.h>
 
 #include "history_binary.h"
+#include "history_untracked.h"
 #include "hw_fence.h"
 
 /* Records per chunk after the first one. Chunk sizes are multiples of history_page_records(), so
@@ -73,7 +74,11 @@ static history_chunk_t *chunk_new(history_log_t *log, size_t cap)
     c->next = NULL;
     c->cap = cap;
     c->used = 0;
-    memset(c->records, 0, cap * sizeof(record_t));
+    if (log->fd < 0) {
+        memset(c->records, 0, cap * sizeof(record_t));
+    }
+    /* A file mapping is zero already (ftruncate); touch it for the page faults alone. */
+    untracked_prefault(c->records, cap * sizeof(record_t));
     return c;
 }
 
@@ -116,6 +121,7 @@ bool history_log_init(history_log_t *log, history_sink_t *sink, unsigned thread,
     log->fd = -1;
     log->committed = NULL;
     log->handed_out = 0;
+    log->slot = NULL;
     if (sink != NULL) {
         if (sink->dir >= 0 && !history_binary_log_open(sink->dir, thread, log)) {
             return false;
@@ -143,6 +149,7 @@ void history_log_free(history_log_t *log)
 
 record_t *history_next(history_log_t *log)
 {
+    memset(&log->scratch, 0, sizeof(log->scratch));
     if (!log->enabled) {
         return &log->scratch;
     }
@@ -162,7 +169,15 @@ record_t *history_next(history_log_t *log)
         log->last = c;
     }
     log->handed_out++;
-    return &log->last->records[log->last->used++];
+    log->slot = &log->last->records[log->last->used++];
+    return &log->scratch;
+}
+
+void history_publish(history_log_t *log)
+{
+    if (log->slot != NULL) {
+        untracked_record_copy(log->slot, &log->scratch);
+    }
 }
 
 /* ---- JSON building blocks ---- */

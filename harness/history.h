@@ -21,14 +21,17 @@ typedef struct history_chunk history_chunk_t;
 typedef struct history_sink history_sink_t;
 
 /* One worker's records, in its call order (hence in ticket order). Owned by that worker until it
- * is joined. When recording is off, every call reuses `scratch` and no ticket is taken. In the
- * binary form, *committed (in the thread file's header page) counts the records that are
- * complete: history_next() advances it past the previous record before handing out the next. */
+ * is joined. Every call is built in `scratch` and copied into its slot in the chunks by
+ * history_publish (history_untracked.h: TSan does not track the chunks). When recording is off
+ * there is no slot and no ticket is taken. In the binary form, *committed (in the thread file's
+ * header page) counts the records that are complete: history_next() advances it past the
+ * previous record before handing out the next. */
 typedef struct {
     bool enabled;
     history_chunk_t *first;
     history_chunk_t *last;
     record_t scratch;
+    record_t *slot;                /* the current call's record in the chunks, or NULL */
     int fd;                        /* binary form: the thread's record file, else -1 */
     _Atomic uint64_t *committed;   /* binary form: in the file's header page, else NULL */
     uint64_t handed_out;           /* records returned by history_next() so far */
@@ -79,11 +82,17 @@ bool history_log_init(history_log_t *log, history_sink_t *sink, unsigned thread,
                       size_t expected);
 void history_log_free(history_log_t *log);
 
-/* The slot for the thread's next record; NULL when out of memory. */
+/* The thread's next record, zeroed: the log's scratch, with a slot reserved for it in the
+ * chunks when recording. NULL when out of memory. */
 record_t *history_next(history_log_t *log);
 
-/* A fresh ticket from the global counter (acq_rel RMW), or 0 when recording is off. Tickets start
- * at 1, so a binary record whose call is 0 was never started. */
+/* Copies the scratch record into its slot (no-op when recording is off). Called once the call
+ * stamp is taken (so that a crash leaves the call in flight in a binary history, pending) and
+ * once the record is complete, before the next history_next. */
+void history_publish(history_log_t *log);
+
+/* A fresh ticket from the global counter (a relaxed RMW between fences), or 0 when recording is
+ * off. Tickets start at 1, so a binary record whose call is 0 was never started. */
 uint64_t history_stamp(const history_log_t *log);
 
 /* Completes the history of logs[0 .. h->threads-1] (all joined): JSON Lines writes the header,

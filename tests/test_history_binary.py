@@ -174,3 +174,22 @@ def _has_records(directory):
             return struct.unpack_from("<Q", stream.read(24), 16)[0] > 100
     except (OSError, struct.error):
         return False
+
+
+def test_calls_stuck_in_the_core_at_a_hang_are_in_the_history_as_pending(tmp_path):
+    # Test build: worker 0 takes the key-slot mutex for good at its third call boundary, so the
+    # other workers' next calls never return; the watchdog ends the run (exit 5). Each record is
+    # published into the file once its call stamp is taken, so those calls are there, pending.
+    directory = str(tmp_path / "run")
+    done = subprocess.run([stock_build().driver(test_build=True), "--threads", "3", "--ops",
+                           "100000", "--faults", "hang", "--watchdog", "2", "--mix", MIX,
+                           "--history", directory], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 5, done.stderr[-2000:]
+    history = load(directory)
+    assert not history.complete
+    stuck = [c for c in history.calls if c.ret is None and c.thread != 0]
+    # (worker 0's last call is pending too: its file counts it committed only at its next call)
+    assert sorted(c.thread for c in stuck) == [1, 2]
+    assert all(c.call > 0 and c.op in OPS for c in stuck)
+    assert check_file(directory).verdict == "ok"
