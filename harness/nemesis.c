@@ -361,7 +361,7 @@ static bool replayed_stop(void)
 
 bool nemesis_op_boundary(const atomic_bool *stop)
 {
-    watchdog_progress();
+    watchdog_progress(self);
     faults_op_boundary(self);
     bool want_stop = atomic_load_explicit(stop, memory_order_relaxed) || faults_stop_requested();
     if (nemesis_serialised()) {

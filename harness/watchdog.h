@@ -18,8 +18,8 @@
 /* Starts the watchdog thread (seconds > 0); false if it could not be started. */
 bool watchdog_start(double seconds);
 
-/* A call completed (any thread; relaxed, lock free). */
-void watchdog_progress(void);
+/* A call of participant `thread` completed (relaxed, lock free, no shared cache line). */
+void watchdog_progress(unsigned thread);
 
 /* Prints every thread's stack to stderr between the markers. */
 void watchdog_dump_stacks(void);
