@@ -7,7 +7,8 @@ lock-wait policy (harness/lock_wait.h).
 
 Prints a table (calls/s, and the ratio recording-on / recording-off). The figures quoted in
 issue notes come from here, never from timed tests. Runs alternate between every configuration
-and repeat, and the median is reported, because these machines are noisy. The sanitizer
+and repeat, and the median is reported with the range, because these machines are noisy (the
+2-core VM's speed for this workload swings by up to 2x in phases of tens of seconds). The sanitizer
 options are the ones a real run uses (scenarios/sanitizers.py).
 """
 import argparse
@@ -59,12 +60,15 @@ def main():
                 builds[name], scenario, args.threads, args.seconds, repeat, record, policy))
     print(f"{args.scenario}, {args.threads} threads, {args.seconds} s per run, "
           f"median of {args.repeats}, {os.cpu_count()} cores")
-    print(f"{'variant':<8} {'lock-wait':<9} {'history on':>12} {'history off':>12} {'on/off':>7}")
+    print(f"{'variant':<8} {'lock-wait':<9} {'history on':>12} {'history off':>12} {'on/off':>7}"
+          f"   range on | range off")
     for name in builds:
         for policy in args.lock_waits.split(","):
-            on = statistics.median(rates[(name, policy, True)])
-            off = statistics.median(rates[(name, policy, False)])
-            print(f"{name:<8} {policy:<9} {on:>12,.0f} {off:>12,.0f} {on / off:>7.2f}")
+            on, off = rates[(name, policy, True)], rates[(name, policy, False)]
+            med_on, med_off = statistics.median(on), statistics.median(off)
+            print(f"{name:<8} {policy:<9} {med_on:>12,.0f} {med_off:>12,.0f} "
+                  f"{med_on / med_off:>7.2f}   {min(on):,.0f}-{max(on):,.0f} | "
+                  f"{min(off):,.0f}-{max(off):,.0f}")
 
 
 if __name__ == "__main__":
