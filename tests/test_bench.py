@@ -71,8 +71,10 @@ def test_detection_table_counts_and_quantiles():
     row = bench_detect._row("pct", 10, [30.0, 10.0, 20.0], ["violation: x"] * 3)
     assert (row["detected"], row["min"], row["median"], row["max"]) == (3, 10.0, 20.0, 30.0)
     missed = bench_detect._row("os", 10, [], [])
-    table = bench_detect.markdown({"mutant": "m", "scenario": "s", "variant": "tsan", "runs": 10,
-                                   "budget_seconds": 60, "engines": [row, missed]})
+    table = bench_detect.markdown({"mutant": "m", "scenario": "s", "variant": "tsan",
+                                   "lock_wait": "sleep", "runs": 10, "budget_seconds": 60,
+                                   "engines": [row, missed]})
+    assert "--lock-wait sleep" in table.splitlines()[0]
     assert "| pct | 3/10 | 10.0 | 20.0 | 30.0 |" in table
     assert "| os | 0/10 | - | - | - |" in table
 
