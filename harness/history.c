@@ -1,18 +1,25 @@
 /* psa-stress: ticket stamps, per-thread record logs, and the JSON Lines writer (the binary form
  * is history_binary.c). The output format is the contract in docs/history-format.md; keep the
- * two in step. */
+ * two in step.
+ *
+ * Compiled without TSan instrumentation, like every file of the harness's bookkeeping
+ * (CMakeLists.txt, TSAN_UNTRACKED): the ticket counter must add no happens-before edge TSan
+ * could mistake for the library's (below), and the record memory is written by its worker only
+ * and read after the join, so TSan has nothing to check there. Tracking it cost a page of shadow
+ * memory per 2 KiB of history and its page faults in the measured run: about a quarter of TSan
+ * throughput (bench/bench_driver.py). Memory copies into it are word loops through a volatile
+ * pointer: a memcpy call would go through TSan's interceptor whoever makes it. */
 #include "history.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/build_info.h>
 
 #include "history_binary.h"
-#include "history_untracked.h"
-#include "hw_fence.h"
 
 /* Records per chunk after the first one. Chunk sizes are multiples of history_page_records(), so
  * that every chunk of a binary log starts on a page boundary of its file. */
@@ -32,13 +39,11 @@ struct history_sink {
     int dir;      /* binary form: the history directory, else -1 */
 };
 
-/* The one global ticket counter. Tickets are unique, and A.ret < B.call implies that A returned
- * before B was called, and happened-before B (linearizability.md §5.3): the RMWs on one variable
- * are totally ordered and extend each other's release sequences, and hw_fence is, in machine
- * code, the seq_cst fence that makes a relaxed RMW synchronise (fence-to-fence synchronisation).
- * It starts at 1: a zero call stamp marks a binary record slot that was never used.
+/* The one global ticket counter. Every ticket is an acq_rel RMW on it, so tickets are unique and
+ * A.ret < B.call implies A's return happens-before B's call (linearizability.md §5.3). It starts
+ * at 1: a zero call stamp marks a binary record slot that was never used.
  *
- * The RMW is relaxed, so TSan sees no happens-before edge through it. Such an edge would be a lie
+ * TSan does not see it (this file is not instrumented). That happens-before edge would be a lie
  * told to the race detector: every call that returned before another began would count as
  * synchronised with it, so TSan could only report races between calls that overlapped in this
  * very run, not all unsynchronised accesses in the library. */
@@ -49,10 +54,27 @@ uint64_t history_stamp(const history_log_t *log)
     if (!log->enabled) {
         return 0;
     }
-    hw_fence();
-    uint64_t ticket = atomic_fetch_add_explicit(&ticket_counter, 1, memory_order_relaxed);
-    hw_fence();
-    return ticket;
+    return atomic_fetch_add_explicit(&ticket_counter, 1, memory_order_acq_rel);
+}
+
+static void copy_record(record_t *dst, const record_t *src)
+{
+    _Static_assert(sizeof(record_t) % sizeof(uint64_t) == 0, "records are whole words");
+    volatile uint64_t *to = (volatile uint64_t *) dst;
+    const uint64_t *from = (const uint64_t *) src;
+    for (size_t i = 0; i < sizeof(record_t) / sizeof(uint64_t); i++) {
+        to[i] = from[i];
+    }
+}
+
+/* Writes a zero into every page of [p, p + len), which is zero already or not yet in use. */
+static void prefault(void *p, size_t len)
+{
+    size_t page = (size_t) sysconf(_SC_PAGESIZE);
+    volatile uint8_t *bytes = p;
+    for (size_t at = 0; at < len; at += page) {
+        bytes[at] = 0;
+    }
 }
 
 /* The records are touched here, so that the page faults (and, under TSan, the shadow-memory
@@ -78,7 +100,7 @@ static history_chunk_t *chunk_new(history_log_t *log, size_t cap)
         memset(c->records, 0, cap * sizeof(record_t));
     }
     /* A file mapping is zero already (ftruncate); touch it for the page faults alone. */
-    untracked_prefault(c->records, cap * sizeof(record_t));
+    prefault(c->records, cap * sizeof(record_t));
     return c;
 }
 
@@ -155,10 +177,8 @@ record_t *history_next(history_log_t *log)
     }
     if (log->committed != NULL) {
         /* Only this worker writes its records: every record handed out before is complete.
-         * The fence: a reader of the file after a crash sees them whole if it sees the count
-         * (relaxed + hw_fence, a release store that costs TSan no synchronisation record). */
-        hw_fence();
-        atomic_store_explicit(log->committed, log->handed_out, memory_order_relaxed);
+         * Release: a reader of the file after a crash sees them whole if it sees the count. */
+        atomic_store_explicit(log->committed, log->handed_out, memory_order_release);
     }
     if (log->last->used == log->last->cap) {
         history_chunk_t *c = chunk_new(log, CHUNK_RECORDS);
@@ -176,7 +196,7 @@ record_t *history_next(history_log_t *log)
 void history_publish(history_log_t *log)
 {
     if (log->slot != NULL) {
-        untracked_record_copy(log->slot, &log->scratch);
+        copy_record(log->slot, &log->scratch);
     }
 }
 

@@ -22,7 +22,7 @@ typedef struct history_sink history_sink_t;
 
 /* One worker's records, in its call order (hence in ticket order). Owned by that worker until it
  * is joined. Every call is built in `scratch` and copied into its slot in the chunks by
- * history_publish (history_untracked.h: TSan does not track the chunks). When recording is off
+ * history_publish (history.c: TSan does not track the chunks). When recording is off
  * there is no slot and no ticket is taken. In the binary form, *committed (in the thread file's
  * header page) counts the records that are complete: history_next() advances it past the
  * previous record before handing out the next. */
@@ -91,7 +91,7 @@ record_t *history_next(history_log_t *log);
  * once the record is complete, before the next history_next. */
 void history_publish(history_log_t *log);
 
-/* A fresh ticket from the global counter (a relaxed RMW between fences), or 0 when recording is
+/* A fresh ticket from the global counter (acq_rel RMW, hidden from TSan), or 0 when recording is
  * off. Tickets start at 1, so a binary record whose call is 0 was never started. */
 uint64_t history_stamp(const history_log_t *log);
 

@@ -1,16 +1,15 @@
 /* psa-stress: spec-mode id locks (see spec.h).
  *
- * The locks are hidden from TSan: they order a destroy after the calls on its id in real time,
+ * The locks are hidden from TSan: this file is compiled without TSan instrumentation
+ * (CMakeLists.txt, TSAN_UNTRACKED). They order a destroy after the calls on its id in real time,
  * but if TSan saw that order as happens-before it would stop reporting races between the key
- * store's accesses in those calls. So they are relaxed atomics ordered by hw_fence (hw_fence.h),
- * which TSan sees as atomic accesses and never as synchronisation. Deadlock freedom: a call that
- * takes two locks takes them in ascending stripe order. */
+ * store's accesses in those calls. Deadlock freedom: a call that takes two locks takes them in
+ * ascending stripe order. */
 #include "spec.h"
 
 #include <stdatomic.h>
 #include <string.h>
 
-#include "hw_fence.h"
 #include "lock_wait.h"
 #include "nemesis.h"
 
@@ -40,16 +39,14 @@ void spec_init(bool overlap_destroy, const char *(*name)(unsigned op), unsigned 
     }
 }
 
-/* Takes the `destroy` side of the stripe if the other side does not hold it. The fence after
- * a successful CAS pairs with stripe_release's: a destroy starts after the uses it waited for
- * ended. */
+/* Takes the `destroy` side of the stripe if the other side does not hold it. The acquire pairs
+ * with stripe_release's release: a destroy starts after the uses it waited for ended. */
 static bool stripe_try(stripe_t *s, bool destroy)
 {
     int held = atomic_load_explicit(&s->holders, memory_order_relaxed);
     while (destroy ? held <= 0 : held >= 0) {
         if (atomic_compare_exchange_weak_explicit(&s->holders, &held, held + (destroy ? -1 : 1),
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-            hw_fence();
+                                                  memory_order_acquire, memory_order_relaxed)) {
             return true;
         }
     }
@@ -58,8 +55,7 @@ static bool stripe_try(stripe_t *s, bool destroy)
 
 static void stripe_release(stripe_t *s, bool destroy)
 {
-    hw_fence();
-    atomic_fetch_add_explicit(&s->holders, destroy ? 1 : -1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->holders, destroy ? 1 : -1, memory_order_release);
 }
 
 static uint16_t stripe_of(uint32_t id)

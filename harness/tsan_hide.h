@@ -1,11 +1,13 @@
 /* psa-stress: hiding the harness's own synchronisation from ThreadSanitizer.
  *
- * The harness's bookkeeping (ticket stamps, the nemesis baton, its scheduler state, the harness
- * ITS table) must not add happens-before edges between worker threads: TSan would then count
- * every access ordered by the harness as synchronised and miss races in the library. Inside
+ * The harness's bookkeeping (the nemesis baton, its scheduler state, the harness ITS table)
+ * must not add happens-before edges between worker threads: TSan would then count every access
+ * ordered by the harness as synchronised and miss races in the library. Inside
  * TSAN_HIDE_BEGIN/END the calling thread's sync operations, reads and writes are invisible to
  * TSan (compiler-rt and gcc's libtsan both export these annotations). Begin/End must balance
- * before the thread exits. Without TSan they compile to nothing. */
+ * before the thread exits. Without TSan they compile to nothing. The bookkeeping taken on every
+ * call (ticket stamps, spec-mode id locks, the history) lives in files compiled without TSan
+ * instead (CMakeLists.txt, TSAN_UNTRACKED): each Begin records a stack, too slow per call. */
 #ifndef PSA_STRESS_TSAN_HIDE_H
 #define PSA_STRESS_TSAN_HIDE_H
 
