@@ -77,9 +77,9 @@ static void prefault(void *p, size_t len)
     }
 }
 
-/* The records are touched here, so that the page faults (and, under TSan, the shadow-memory
- * faults and the TLB shootdowns they cause in the other workers) of a run by op count all
- * happen before the start barrier instead of during the measured run. */
+/* The records are touched here, so that the page faults (and the TLB shootdowns they cause in
+ * the other workers) of a run by op count all happen before the start barrier instead of during
+ * the measured run. */
 static history_chunk_t *chunk_new(history_log_t *log, size_t cap)
 {
     size_t page = history_page_records();
@@ -98,9 +98,9 @@ static history_chunk_t *chunk_new(history_log_t *log, size_t cap)
     c->used = 0;
     if (log->fd < 0) {
         memset(c->records, 0, cap * sizeof(record_t));
+    } else { /* a file mapping is zero already (ftruncate): touch it for the page faults alone */
+        prefault(c->records, cap * sizeof(record_t));
     }
-    /* A file mapping is zero already (ftruncate); touch it for the page faults alone. */
-    prefault(c->records, cap * sizeof(record_t));
     return c;
 }
 

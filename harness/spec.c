@@ -39,8 +39,9 @@ void spec_init(bool overlap_destroy, const char *(*name)(unsigned op), unsigned 
     }
 }
 
-/* Takes the `destroy` side of the stripe if the other side does not hold it. The acquire pairs
- * with stripe_release's release: a destroy starts after the uses it waited for ended. */
+/* Takes the destroy side (destroy) or the use side of the stripe if the other side does not
+ * hold it. The acquire pairs with stripe_release's release: a destroy starts after the uses it
+ * waited for ended. */
 static bool stripe_try(stripe_t *s, bool destroy)
 {
     int held = atomic_load_explicit(&s->holders, memory_order_relaxed);

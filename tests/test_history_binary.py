@@ -180,11 +180,12 @@ def test_calls_stuck_in_the_core_at_a_hang_are_in_the_history_as_pending(tmp_pat
     # Test build: worker 0 takes the key-slot mutex for good at its third call boundary, so the
     # other workers' next calls never return; the watchdog ends the run (exit 5). Each record is
     # published into the file once its call stamp is taken, so those calls are there, pending.
+    # (--overlap-destroy: no spec-mode id locks, which could hold a worker before its stamp.)
     directory = str(tmp_path / "run")
     done = subprocess.run([stock_build().driver(test_build=True), "--threads", "3", "--ops",
                            "100000", "--faults", "hang", "--watchdog", "2", "--mix", MIX,
-                           "--history", directory], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+                           "--overlap-destroy", "--history", directory], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 5, done.stderr[-2000:]
     history = load(directory)
     assert not history.complete
