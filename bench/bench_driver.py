@@ -7,9 +7,11 @@ lock-wait policy (harness/lock_wait.h).
 
 Prints a table (calls/s, and the ratio recording-on / recording-off). The figures quoted in
 issue notes come from here, never from timed tests. Runs alternate between every configuration
-and repeat, and the median is reported with the range, because these machines are noisy (the
-2-core VM's speed for this workload swings by up to 2x in phases of tens of seconds). The sanitizer
-options are the ones a real run uses (scenarios/sanitizers.py).
+and repeat, and medians are reported with the range. Every run sits between two probes of the
+host's cross-core round trip (bench/host_probe.py): these 2-vCPU VMs have phases in which it is
+4-5x slower and the 8-thread driver up to 2x slower, so the table gives the medians over all runs
+and over the runs on a normal host, with their counts. The sanitizer options are the ones a real
+run uses (scenarios/sanitizers.py).
 """
 import argparse
 import json
@@ -19,7 +21,10 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(BENCH))
+sys.path.insert(0, BENCH)
+import host_probe  # noqa: E402
 from scenarios import catalog, sanitizers  # noqa: E402
 from scenarios.build import ensure_built  # noqa: E402
 from scenarios.source import find_tree  # noqa: E402
@@ -53,23 +58,42 @@ def main():
     builds = {name: ensure_built(name, tree) for name in args.variants.split(",")}
     configs = [(name, policy, record) for name in builds
                for policy in args.lock_waits.split(",") for record in (True, False)]
-    rates = {config: [] for config in configs}
+    samples = {config: [] for config in configs}  # [(calls/s, round trip ns)]
     for repeat in range(args.repeats):
         for name, policy, record in configs:
-            rates[(name, policy, record)].append(calls_per_second(
-                builds[name], scenario, args.threads, args.seconds, repeat, record, policy))
+            samples[(name, policy, record)].append(host_probe.probed(
+                lambda: calls_per_second(builds[name], scenario, args.threads, args.seconds,
+                                         repeat, record, policy)))
+    threshold = host_probe.normal_threshold([ns for runs in samples.values() for _, ns in runs])
     print(f"{args.scenario}, {args.threads} threads, {args.seconds} s per run, "
-          f"median of {args.repeats}, {os.cpu_count()} cores")
+          f"{args.repeats} runs each, {os.cpu_count()} cores; normal host: cross-core round trip "
+          f"<= {threshold:.0f} ns")
     print(f"{'variant':<8} {'lock-wait':<9} {'history on':>12} {'history off':>12} {'on/off':>7}"
-          f"   range on | range off")
+          f"   {'normal host: on':>15} {'off':>9} (runs)   range on | range off")
     for name in builds:
         for policy in args.lock_waits.split(","):
-            on, off = rates[(name, policy, True)], rates[(name, policy, False)]
-            med_on, med_off = statistics.median(on), statistics.median(off)
-            print(f"{name:<8} {policy:<9} {med_on:>12,.0f} {med_off:>12,.0f} "
-                  f"{med_on / med_off:>7.2f}   {min(on):,.0f}-{max(on):,.0f} | "
-                  f"{min(off):,.0f}-{max(off):,.0f}")
+            print(_row(name, policy, samples[(name, policy, True)],
+                       samples[(name, policy, False)], threshold))
 
+
+def _row(name, policy, on, off, threshold):
+    """One table line: medians over all runs, then over the runs on a normal host."""
+    all_on, all_off = [rate for rate, _ in on], [rate for rate, _ in off]
+    med_on, med_off = statistics.median(all_on), statistics.median(all_off)
+    normal_on = host_probe.on_normal_host(on, threshold)
+    normal_off = host_probe.on_normal_host(off, threshold)
+    normal = (f"{_median(normal_on):>15} {_median(normal_off):>9} "
+              f"({len(normal_on)}/{len(on)}, {len(normal_off)}/{len(off)})")
+    return (f"{name:<8} {policy:<9} {med_on:>12,.0f} {med_off:>12,.0f} {med_on / med_off:>7.2f}"
+            f"   {normal}   {min(all_on):,.0f}-{max(all_on):,.0f} | "
+            f"{min(all_off):,.0f}-{max(all_off):,.0f}")
+
+
+def _median(values):
+    return f"{statistics.median(values):,.0f}" if values else "-"
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except host_probe.ProbeError as error:
+        sys.exit(f"bench_driver: {error}")

@@ -1,7 +1,7 @@
 """Build variants of libmbedcrypto + the stress driver with CMake, out of tree, on demand.
 
 A variant name is ``<sanitizer>[-static<N>]``:
-  tsan  ThreadSanitizer (default; clang when present, else gcc), -O1 -g
+  tsan  ThreadSanitizer (default; clang when present, else gcc), -O2 -g
   plain the same without sanitizer (throughput)
   asan  AddressSanitizer + UndefinedBehaviorSanitizer
   ...-static16  the static key store (MBEDTLS_PSA_KEY_STORE_DYNAMIC off) with 16 slots

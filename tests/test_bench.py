@@ -1,5 +1,6 @@
 """bench/: the one-run benchmark writes its tables and a well-formed SVG; the SVG plotter puts
-points where their values say; the detection table reads its figures right."""
+points where their values say; the detection table reads its figures right; the host probe
+measures a round trip and keeps slow-host runs out of the normal-host medians."""
 import glob
 import json
 import os
@@ -7,10 +8,13 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from tests.stress_env import REPO
 
 sys.path.insert(0, os.path.join(REPO, "bench"))
 import bench_detect  # noqa: E402
+import host_probe  # noqa: E402
 import svg_plot  # noqa: E402
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -84,3 +88,31 @@ def test_unknown_mutant_is_one_error_line_and_exit_2():
                            "--mutant", "no-such-mutant"], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["bench_detect: unknown mutant 'no-such-mutant'"]
+
+
+def test_cross_core_probe_measures_a_round_trip():
+    if len(os.sched_getaffinity(0)) < 2:
+        with pytest.raises(host_probe.ProbeError, match="two usable CPUs"):
+            host_probe.round_trip_ns()
+        return
+    rate, ns = host_probe.probed(lambda: 42)
+    assert rate == 42
+    assert 1 <= ns < 1_000_000   # a cache line crosses the cores in tens of ns to a few us
+
+
+def test_runs_on_a_slow_host_are_left_out_of_the_normal_host_medians():
+    samples = [(300_000, 100.0), (180_000, 470.0), (350_000, 120.0), (310_000, 200.0)]
+    threshold = host_probe.normal_threshold([ns for _, ns in samples])
+    assert threshold == 200.0
+    assert host_probe.on_normal_host(samples, threshold) == [300_000, 350_000, 310_000]
+
+
+def test_driver_bench_reports_all_runs_and_normal_host_runs():
+    done = subprocess.run([sys.executable, os.path.join(REPO, "bench", "bench_driver.py"),
+                           "--seconds", "0.3", "--repeats", "2", "--variants", "plain",
+                           "--lock-waits", "spin"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, columns, row = done.stdout.strip().splitlines()[-3:]
+    assert "normal host: cross-core round trip <= " in header
+    assert "normal host: on" in columns
+    assert row.startswith("plain    spin") and "/2, " in row
