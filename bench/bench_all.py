@@ -5,7 +5,8 @@
 
 1. Driver throughput (bench_driver.calls_per_second): volatile-churn on the tsan and plain
    builds, 2/4/8/16 threads, history recording on and off, the default --lock-wait (spin); the
-   median of --repeats runs.
+   median of --repeats runs, with the host's cross-core round trip probed around each run
+   (bench/host_probe.py: on the 2-vCPU VMs a slow-host phase halves the 8-thread figure).
 2. Checker cost against history length (bench_checker): real driver histories (plain driver,
    8 threads, binary form; the volatile-churn mix, and the register operations the C fast path
    accepts) of 1 k, 10 k, 100 k and 1 M calls, each checked in a fresh interpreter (wall and
@@ -32,6 +33,7 @@ sys.path.insert(0, BENCH)
 import bench_checker  # noqa: E402
 import bench_detect  # noqa: E402
 import bench_driver  # noqa: E402
+import host_probe  # noqa: E402
 import svg_plot  # noqa: E402
 from scenarios import catalog, fast_check  # noqa: E402
 from scenarios.build import ensure_built  # noqa: E402
@@ -49,18 +51,20 @@ HISTORIES = (("volatile-churn mix", bench_checker.DRIVER_MIX),      # (name, dri
 
 
 def throughput(tree, plan, log):
-    """[{variant, threads, history, calls_per_sec}], medians over plan["repeats"] runs."""
+    """[{variant, threads, history, calls_per_sec, round_trip_ns}]: medians over plan["repeats"]
+    runs, and the host's cross-core round trip around each run (bench/host_probe.py)."""
     scenario = catalog.get("volatile-churn")
     rows = []
     for variant in VARIANTS:
         build = ensure_built(variant, tree, log=log)
         for threads in plan["threads"]:
             for record in (True, False):
-                rates = [bench_driver.calls_per_second(build, scenario, threads, plan["seconds"],
-                                                       repeat, record)
-                         for repeat in range(plan["repeats"])]
+                runs = [host_probe.probed(lambda: bench_driver.calls_per_second(
+                            build, scenario, threads, plan["seconds"], repeat, record))
+                        for repeat in range(plan["repeats"])]
                 rows.append({"variant": variant, "threads": threads, "history": record,
-                             "calls_per_sec": round(statistics.median(rates))})
+                             "calls_per_sec": round(statistics.median(r for r, _ in runs)),
+                             "round_trip_ns": [ns for _, ns in runs]})
                 log(f"throughput {variant} {threads} threads history "
                     f"{'on' if record else 'off'}: {rows[-1]['calls_per_sec']:,} calls/s")
     return rows
@@ -98,12 +102,15 @@ def markdown(data):
     lines = [f"Measured {data['date']} on {data['machine']}.", "",
              "Driver throughput, volatile-churn, calls/s (median of "
              f"{data['plan']['repeats']} runs of {data['plan']['seconds']} s):", "",
-             "| variant | threads | history on | history off | on/off |", "|---|---|---|---|---|"]
-    rates = {(r["variant"], r["threads"], r["history"]): r["calls_per_sec"]
-             for r in data["throughput"]}
-    for variant, threads, _ in sorted(k for k in rates if k[2]):
-        on, off = rates[(variant, threads, True)], rates[(variant, threads, False)]
-        lines.append(f"| {variant} | {threads} | {on:,} | {off:,} | {on / off:.2f} |")
+             "| variant | threads | history on | history off | on/off | slowest round trip, ns |",
+             "|---|---|---|---|---|---|"]
+    rows = {(r["variant"], r["threads"], r["history"]): r for r in data["throughput"]}
+    for variant, threads, _ in sorted(k for k in rows if k[2]):
+        on, off = rows[(variant, threads, True)], rows[(variant, threads, False)]
+        slowest = max(on["round_trip_ns"] + off["round_trip_ns"])
+        lines.append(f"| {variant} | {threads} | {on['calls_per_sec']:,} | "
+                     f"{off['calls_per_sec']:,} | {on['calls_per_sec'] / off['calls_per_sec']:.2f} "
+                     f"| {slowest:.0f} |")
     lines += ["", "Checker, driver histories (8 threads, binary form), fresh interpreter each:",
               "", "| history | calls | wall s | CPU s | calls/CPU-s | peak MB | verdict |",
               "|---|---|---|---|---|---|---|"]
@@ -167,7 +174,7 @@ def main():
         data["throughput"] = throughput(tree, plan, log)
         data["checker"] = checker(tree, plan, log)
         data["detection"] = detection(plan, log)
-    except SetupError as error:
+    except (SetupError, host_probe.ProbeError) as error:
         print(f"bench_all: {error}", file=sys.stderr)
         return 2
     directory = new_report_dir(args.reports_dir, label="bench")

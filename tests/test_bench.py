@@ -35,11 +35,14 @@ def test_quick_run_writes_tables_and_svg(tmp_path):
     assert {(r["variant"], r["threads"], r["history"]) for r in data["throughput"]} == \
         {(v, t, h) for v in ("tsan", "plain") for t in (2, 8) for h in (True, False)}
     assert all(r["calls_per_sec"] > 0 for r in data["throughput"])
+    assert all(len(r["round_trip_ns"]) == 1 and r["round_trip_ns"][0] > 0
+               for r in data["throughput"])
     assert [r["calls"] for r in data["checker"]] == [1_000, 10_000] * 2
     assert all(r["verdict"] == "ok" for r in data["checker"])
     assert [r["engine"] for r in data["detection"]["engines"]] == ["os", "random"]
     with open(os.path.join(directory, "bench.md"), encoding="utf-8") as handle:
         table = handle.read()
+    assert "| slowest round trip, ns |" in table
     assert "| tsan | 8 |" in table and "| 10,000 |" in table and "| random |" in table
     root = ET.parse(os.path.join(directory, "bench.svg")).getroot()
     assert root.tag == SVG + "svg"
