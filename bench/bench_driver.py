@@ -92,6 +92,7 @@ def _row(name, policy, on, off, threshold):
 def _median(values):
     return f"{statistics.median(values):,.0f}" if values else "-"
 
+
 if __name__ == "__main__":
     try:
         main()
