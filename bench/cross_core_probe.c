@@ -2,11 +2,8 @@
  *
  * Two threads, pinned to the first two CPUs this process may use, hand one cache line back and
  * forth ROUND_TRIPS times per batch; prints the median of BATCHES batches (ns per round trip).
- * bench/host_probe.py compiles and runs it around every driver run: on these 2-vCPU VMs the
- * host sometimes places the vCPUs far apart (about 100 ns per round trip, then 4-5x that, in
- * phases of tens of seconds), and a driver run whose lock, ticket counter and TSan sync words
- * bounce between the cores slows down by up to 2x in such a phase. Exit 2 with one line when
- * fewer than two CPUs are usable. */
+ * Why the benchmarks probe it around every driver run: bench/host_probe.py. Exit 2 with one
+ * line when fewer than two CPUs are usable. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
