@@ -10,6 +10,8 @@ Public API::
     History.header                 # the header object, as parsed
     History.calls                  # Calls sorted by call stamp
     History.complete               # the end line's "complete" (set once calls are exhausted)
+    check_derived_bits(op, args, where)   # HistoryError unless a derivation's bits fit HKDF
+    HEX, STATUS_NAME               # patterns of byte strings and status names
     Call: thread, seq, op, call, ret (None if pending), status (None if pending),
           args (dict), out (dict, {} unless SUCCESS), line (1-based line number)
     OPS, CREATE_OPS                # operation names
@@ -52,8 +54,12 @@ OPS = {
     "random": ((), (), (), ()), "reseed": ((), (), (), ()), "deplete": ((), (), (), ()),
     "init": ((), (), (), ()),      # psa_crypto_init, raced by the workers (--init-race)
 }
-_HEX = re.compile(r"(?:[0-9a-f]{2})*")
-_STATUS = re.compile(r"[A-Z][A-Z0-9_]*|STATUS\(-?[0-9]+\)")
+# widest integer each field has in the driver's record (harness/record.h); others are 32 bits
+_INT_MAX = {"type": 0xFFFF, "bits": 0xFFFF}
+_U32_MAX = 0xFFFFFFFF
+HKDF_MAX_BITS = 255 * 256    # HKDF-SHA-256 outputs at most 255 blocks of 32 bytes
+HEX = re.compile(r"(?:[0-9a-f]{2})*")
+STATUS_NAME = re.compile(r"[A-Z][A-Z0-9_]*|STATUS\(-?[0-9]+\)")
 
 
 class HistoryError(Exception):
@@ -180,6 +186,8 @@ def _json(text, number):
         obj = json.loads(text)
     except ValueError as error:
         raise HistoryError(f"line {number}: not JSON ({error})") from None
+    except RecursionError:
+        raise HistoryError(f"line {number}: not a history line (nested too deeply)") from None
     if type(obj) is not dict:
         raise HistoryError(f"line {number}: not a JSON object")
     return obj
@@ -195,8 +203,12 @@ def check_header(obj, where):
     if type(store) is not dict:
         raise HistoryError(f"{where}: header has no key_store object")
     threads = obj.get("threads")
-    if threads is not None and (type(threads) is not int or threads < 1):
-        raise HistoryError(f"{where}: header threads must be a positive integer")
+    if threads is not None and (type(threads) is not int or not 1 <= threads <= 0xFFFF):
+        raise HistoryError(f"{where}: header threads must be a positive 16-bit integer")
+    faults = obj.get("faults")
+    if faults is not None and (type(faults) is not dict or
+                               type(faults.get("spec")) not in (str, type(None))):
+        raise HistoryError(f"{where}: header faults must be an object with a string spec")
     return obj
 
 
@@ -226,7 +238,7 @@ class _Reader:
                         obj["status"], obj["args"], obj.get("out") or {}, number)
         except KeyError as missing:
             raise HistoryError(f"line {number}: record has no {missing}") from None
-        spec = OPS.get(call.op)
+        spec = OPS.get(call.op) if type(call.op) is str else None
         if spec is None:
             raise HistoryError(f"line {number}: unknown op {call.op!r}")
         self._check_stamps(call)
@@ -234,7 +246,7 @@ class _Reader:
         if call.ret is None:
             if call.status is not None:
                 raise HistoryError(f"line {number}: pending call (ret null) has a status")
-        elif call.status not in self.statuses:
+        elif type(call.status) is not str or call.status not in self.statuses:
             self._check_status(call)
         _check_fields(call.args, spec[0], spec[1], "args", number)
         if call.status == "SUCCESS":
@@ -243,6 +255,7 @@ class _Reader:
             raise HistoryError(f"line {number}: out must be an object")
         if call.op == "derive" and call.args.get("kdf") != "HKDF-SHA256":
             raise HistoryError(f"line {number}: derive kdf must be 'HKDF-SHA256'")
+        check_derived_bits(call.op, call.args, f"line {number}")
         self.count += 1
         if call.ret is None and self.pending is None:
             self.pending = number
@@ -275,7 +288,7 @@ class _Reader:
 
     def _check_thread(self, call):
         number, thread = call.line, call.thread
-        previous = self.thread_last.get(thread)
+        previous = self.thread_last.get(thread) if type(thread) is int else None
         if previous is None and (type(thread) is not int or thread < 0 or
                                  (self.threads is not None and thread >= self.threads)):
             raise HistoryError(f"line {number}: bad thread {thread!r}")
@@ -289,9 +302,16 @@ class _Reader:
         self.thread_last[thread] = call
 
     def _check_status(self, call):
-        if type(call.status) is not str or not _STATUS.fullmatch(call.status):
+        if type(call.status) is not str or not STATUS_NAME.fullmatch(call.status):
             raise HistoryError(f"line {call.line}: bad status {call.status!r}")
         self.statuses.add(call.status)
+
+
+def check_derived_bits(op, args, where):
+    """A derivation's key size must fit the HKDF-SHA-256 output the model recomputes."""
+    if op in ("derive", "derive_from") and args["bits"] > HKDF_MAX_BITS:
+        raise HistoryError(f"{where}: args.bits must be at most {HKDF_MAX_BITS} (the longest "
+                           "HKDF-SHA-256 output)")
 
 
 def _check_fields(values, ints, hexes, where, number):
@@ -299,9 +319,10 @@ def _check_fields(values, ints, hexes, where, number):
         raise HistoryError(f"line {number}: {where} must be an object")
     for name in ints:
         value = values.get(name)
-        if type(value) is not int or value < 0:
-            raise HistoryError(f"line {number}: {where}.{name} must be a non-negative integer")
+        if type(value) is not int or not 0 <= value <= _INT_MAX.get(name, _U32_MAX):
+            raise HistoryError(f"line {number}: {where}.{name} must be an integer in 0.."
+                               f"{_INT_MAX.get(name, _U32_MAX)}")
     for name in hexes:
         value = values.get(name)
-        if type(value) is not str or not _HEX.fullmatch(value):
+        if type(value) is not str or not HEX.fullmatch(value):
             raise HistoryError(f"line {number}: {where}.{name} must be lower-case hex bytes")

@@ -23,9 +23,11 @@ import heapq
 import json
 import operator
 import os
+import re
 import struct
 
-from scenarios.history import ATTRS, OPS, Call, History, HistoryError, check_header
+from scenarios.history import (ATTRS, HEX, OPS, STATUS_NAME, Call, History, HistoryError,
+                               check_derived_bits, check_header)
 
 THREAD_MAGIC = b"PSATHRD1"
 _STRUCT_CODES = {"u64": "Q", "u32": "I", "i32": "i", "u16": "H", "u8": "B"}
@@ -52,22 +54,26 @@ class _Layout:
     """The record fields of header.json; ``select`` compiles a struct of the ones used."""
 
     def __init__(self, binary):
-        try:
-            self.size = binary["record_size"]
-            self.page = binary["header_page"]
-            self.fields = {f["name"]: (f["offset"], f["size"], f["type"])
-                           for f in binary["fields"]}
-            self.ops = list(binary["ops"])
-            self.statuses = {int(code): name for code, name in binary["statuses"].items()}
-        except (KeyError, TypeError, ValueError) as error:
-            raise HistoryError(f"header.json: bad binary description ({error!r})") from None
+        self.size = _bounded(binary, "record_size", 1, 1 << 16)
+        self.page = _bounded(binary, "header_page", 24, 1 << 20)
+        self.fields = dict(_field(item, self.size) for item in _list(binary, "fields"))
+        self.ops = _list(binary, "ops")
+        if any(type(op) is not str for op in self.ops):
+            raise HistoryError("header.json: binary.ops must be a list of operation names")
+        self.statuses = _statuses(binary.get("statuses"))
         for name in CORE_FIELDS:
-            if name not in self.fields:
-                raise HistoryError(f"header.json: the record layout has no {name!r} field")
+            if self.fields.get(name, (0, 0, "bytes"))[2] not in _STRUCT_CODES:
+                raise HistoryError(f"header.json: the record layout has no integer {name!r} "
+                                   "field")
         self.index, self.struct = {}, None
 
     def has(self, name):
         return name in self.fields
+
+    def is_a(self, name, kind):
+        """Whether the layout has field ``name`` of ``kind``: "bytes" or "int"."""
+        actual = self.fields.get(name, (0, 0, None))[2]
+        return actual == "bytes" if kind == "bytes" else actual in _STRUCT_CODES
 
     def select(self, names):
         """Compile the struct reading ``names`` (the call stamp first) and skipping the rest."""
@@ -86,13 +92,63 @@ class _Layout:
         self.struct = struct.Struct(fmt + "x" * (self.size - at))
 
 
+def _bounded(binary, name, low, high):
+    value = binary.get(name)
+    if type(value) is not int or not low <= value <= high:
+        raise HistoryError(f"header.json: binary.{name} must be an integer in {low}..{high}")
+    return value
+
+
+def _list(binary, name):
+    value = binary.get(name)
+    if type(value) is not list:
+        raise HistoryError(f"header.json: binary.{name} must be a list")
+    return value
+
+
+def _field(item, record_size):
+    """(name, (offset, size, type)) of one entry of binary.fields, inside the record."""
+    if type(item) is not dict or type(item.get("name")) is not str \
+            or type(item.get("type")) is not str:
+        raise HistoryError("header.json: binary.fields entries need a name and a type")
+    offset, size = item.get("offset"), item.get("size")
+    if type(offset) is not int or type(size) is not int or offset < 0 or size < 1 \
+            or offset + size > record_size:
+        raise HistoryError(f"header.json: binary.fields {item['name']!r}: offset and size "
+                           f"must lie within the {record_size}-byte record")
+    return item["name"], (offset, size, item["type"])
+
+
+def _statuses(table):
+    """binary.statuses: decimal status code -> status name."""
+    if type(table) is not dict:
+        raise HistoryError("header.json: binary.statuses must be an object")
+    statuses = {}
+    for code, name in table.items():
+        if not re.fullmatch(r"-?[0-9]{1,10}", code) or not -2**31 <= int(code) < 2**31 \
+                or type(name) is not str or not STATUS_NAME.fullmatch(name):
+            raise HistoryError(f"header.json: binary.statuses {code!r}: not a 32-bit code "
+                               "and a status name")
+        statuses[int(code)] = name
+    return statuses
+
+
+def _constants(binary):
+    """binary.constants: name -> lower-case hex bytes."""
+    constants = binary.get("constants") or {}
+    if type(constants) is not dict or any(type(v) is not str or not HEX.fullmatch(v)
+                                          for v in constants.values()):
+        raise HistoryError("header.json: binary.constants must map names to lower-case hex")
+    return constants
+
+
 def _field_of(name, is_out, is_hex, layout, op, constants):
     """(kind, source) reading JSON ``name`` of ``op`` from a record: kind "int" or "bytes"
     (source: a field name), "cut" (bytes cut to a length field; source: the two names) or
     "const" (source: the value)."""
     if is_hex:
-        if layout.has(name):
-            return ("cut", (name, f"{name}_len")) if layout.has(f"{name}_len") \
+        if layout.is_a(name, "bytes"):
+            return ("cut", (name, f"{name}_len")) if layout.is_a(f"{name}_len", "int") \
                 else ("bytes", name)
         for constant in (f"{op}_{name}", name):
             if constant in constants:
@@ -100,7 +156,7 @@ def _field_of(name, is_out, is_hex, layout, op, constants):
     else:
         field = ("out_key" if is_out else "key") if name in ("key", "src") else name
         field = f"attrs.{name}" if name in ATTRS else field
-        if layout.has(field):
+        if layout.is_a(field, "int"):
             return "int", field
     raise HistoryError(f"binary history: no record field for {op} "
                        f"{'out' if is_out else 'args'}.{name}")
@@ -116,6 +172,7 @@ class _Builder:
         self.out = [(n, _field_of(n, True, False, layout, op, constants)) for n in out_ints]
         self.out += [(n, _field_of(n, True, True, layout, op, constants)) for n in out_hexes]
         self.constant_args = _CONSTANT_ARGS.get(op, {})
+        self.op = op
 
     def fields(self):
         for _, (kind, source) in self.args + self.out:
@@ -126,7 +183,7 @@ class _Builder:
 
     def compile(self, index):
         """Resolve field names to tuple indexes once the struct is known."""
-        self.make_args = _Maker(self.args, index, self.constant_args)
+        self.make_args = _Maker(self.args, index, self.constant_args, self.op)
         self.make_out = _Maker(self.out, index, {})
 
 
@@ -135,7 +192,7 @@ class _Maker:
     looked up first: equal dicts are shared (most args and outs repeat), and only a miss pays
     for hex conversion and a new dict."""
 
-    def __init__(self, fields, index, constants):
+    def __init__(self, fields, index, constants, op=None):
         sources = []
         for name, (kind, source) in fields:
             if kind == "cut":
@@ -144,6 +201,7 @@ class _Maker:
                 sources.append(index[source])
         self.fields = fields
         self.constants = constants
+        self.op = op           # the operation whose args are made (checked), or None
         self.getter = operator.itemgetter(*sources) if len(sources) > 1 else \
             (lambda r, i=sources[0]: (r[i],)) if sources else (lambda r: ())
         self.shared = {}
@@ -170,6 +228,8 @@ class _Maker:
                 values[name] = raw[at].hex() if kind == "bytes" else raw[at]
                 at += 1
         values.update(self.constants)
+        if self.op is not None:
+            check_derived_bits(self.op, values, f"a {self.op} record")
         return values
 
 
@@ -188,7 +248,11 @@ def _thread_stream(path, layout, block=8192):
     records at a time; the record in flight when the run died (if any) comes last with its ret
     set to 0 (pending)."""
     name = os.path.basename(path)
-    with open(path, "rb") as stream:
+    try:
+        stream = open(path, "rb")
+    except OSError as error:
+        raise HistoryError(f"{name}: unreadable ({error.strerror})") from None
+    with stream:
         head = stream.read(layout.page)
         if len(head) < 24 or head[:8] != THREAD_MAGIC:
             raise HistoryError(f"{name}: not a psa-stress thread file")
@@ -217,18 +281,36 @@ def open_binary(path):
         raise HistoryError("header.json: no binary record description")
     check_header(header, "header.json")
     layout = _Layout(binary)
-    constants = binary.get("constants") or {}
+    constants = _constants(binary)
     builders = [_builder(op, layout, constants) for op in layout.ops]
     layout.select(name for b in builders if type(b) is _Builder for name in b.fields())
     for builder in builders:
         if type(builder) is _Builder:
             builder.compile(layout.index)
-    end_path = os.path.join(path, "end.json")
-    end = _read_json(end_path, "end.json").get("end") if os.path.exists(end_path) else None
-    threads = sorted(name for name in os.listdir(path) if name.startswith("thread-"))
-    streams = [_thread_stream(os.path.join(path, name), layout) for name in threads]
+    end = _read_end(os.path.join(path, "end.json"))
+    streams = [_thread_stream(name, layout) for name in thread_files(path)]
     calls = _calls(layout, builders, heapq.merge(*streams), end)
-    return History(path, header, calls, end is not None and end.get("complete") is True)
+    return History(path, header, calls, end is not None and end["complete"])
+
+
+def thread_files(path):
+    """The paths of the thread files of the history directory ``path``, sorted."""
+    names = sorted(name for name in os.listdir(path) if name.startswith("thread-"))
+    for name in names:
+        if not os.path.isfile(os.path.join(path, name)):
+            raise HistoryError(f"{name}: not a regular file")
+    return [os.path.join(path, name) for name in names]
+
+
+def _read_end(path):
+    """end.json's "end" object, or None when the run did not finish."""
+    if not os.path.lexists(path):
+        return None
+    end = _read_json(path, "end.json").get("end")
+    if type(end) is not dict or type(end.get("records")) is not int \
+            or type(end.get("complete")) is not bool:
+        raise HistoryError("end.json: end needs integer records and boolean complete")
+    return end
 
 
 def _calls(layout, builders, records, end):
@@ -246,8 +328,8 @@ def _calls(layout, builders, records, end):
                                "sequence or stamps out of order")
         if not ret:
             last[thread] = (seq, stamp)
-            yield Call(thread, seq, names[code], stamp, None, None,
-                       _builder_of(builders, code, count).make_args(record), {}, count + 1)
+            args = _builder_of(builders, code, count).make_args(record)
+            yield Call(thread, seq, names[code], stamp, None, None, args, {}, count + 1)
             continue
         if ret <= stamp:
             raise HistoryError(f"record {count}: call {stamp} >= ret {ret}")
@@ -258,8 +340,8 @@ def _calls(layout, builders, records, end):
         status = statuses.get(record[i_status]) or f"STATUS({record[i_status]})"
         yield Call(thread, seq, names[code], stamp, ret, status, builder.make_args(record),
                    builder.make_out(record) if status == "SUCCESS" else {}, count + 1)
-    if end is not None and end.get("records") != count:
-        raise HistoryError(f"end.json: records is {end.get('records')} but the thread files "
+    if end is not None and end["records"] != count:
+        raise HistoryError(f"end.json: records is {end['records']} but the thread files "
                            f"hold {count} records")
 
 

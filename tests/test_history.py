@@ -78,8 +78,8 @@ def test_bad_fixtures_are_rejected_with_a_line_number(name, message):
     ((imp(op="frobnicate"),), HEADER, "line 2: unknown op 'frobnicate'"),
     ((export(out={"material": "0G"}),), HEADER, "line 2: out.material must be lower-case hex"),
     ((export(out={"material": "ABCD"}),), HEADER, "line 2: out.material must be lower-case hex"),
-    ((export(args={}),), HEADER, "line 2: args.key must be a non-negative integer"),
-    ((imp(out={}),), HEADER, "line 2: out.key must be a non-negative integer"),
+    ((export(args={}),), HEADER, "line 2: args.key must be an integer in 0..4294967295"),
+    ((imp(out={}),), HEADER, "line 2: out.key must be an integer in 0..4294967295"),
     ((export(status="bad status"),), HEADER, "line 2: bad status 'bad status'"),
     ((export(status=None),), HEADER, "line 2: bad status None"),
     ((export(thread=2),), HEADER, "line 2: bad thread 2"),
@@ -90,6 +90,38 @@ def test_bad_fixtures_are_rejected_with_a_line_number(name, message):
 ])
 def test_rule_violations_name_the_line(records, header, message):
     assert error_of(lines(*records, header=header, complete=True)).startswith(message)
+
+
+def derive(bits):
+    return {"thread": 0, "seq": 0, "op": "derive", "call": 1, "ret": 2, "status": "SUCCESS",
+            "args": {"lifetime": 0, "id": 0, "type": 0x1001, "bits": bits, "usage": 1,
+                     "alg": 0, "kdf": "HKDF-SHA256", "secret": "00", "salt": "", "info": ""},
+            "out": {"key": KEY}}
+
+
+@pytest.mark.parametrize("records, header, message", [
+    ((export(status=["x"]),), HEADER, "line 2: bad status ['x']"),
+    ((export(thread=[0]),), HEADER, "line 2: bad thread [0]"),
+    ((imp(op={"a": 1}),), HEADER, "line 2: unknown op {'a': 1}"),
+    ((imp(args=dict(imp()["args"], bits=10 ** 30)),), HEADER,
+     "line 2: args.bits must be an integer in 0..65535"),
+    ((derive(65288),), HEADER, "line 2: args.bits must be at most 65280"),
+    ((imp(),), dict(HEADER, faults=[1]), "line 1: header faults must be an object"),
+    ((imp(),), dict(HEADER, faults={"spec": 5}), "line 1: header faults must be an object"),
+])
+def test_fields_of_the_wrong_type_or_range_are_named(records, header, message):
+    """Values the checker could not digest (unhashable, out of range) are history errors."""
+    assert error_of(lines(*records, header=header)).startswith(message)
+
+
+def test_deeply_nested_line_is_a_history_error():
+    text = lines(imp())
+    text[1] = "[" * 100_000 + "]" * 100_000
+    assert error_of(text) == "line 2: not a history line (nested too deeply)"
+
+
+def test_largest_hkdf_derivation_is_accepted():
+    assert parse(lines(derive(65280))).calls[0].args["bits"] == 65280
 
 
 def test_record_missing_a_field():

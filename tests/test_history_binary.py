@@ -128,6 +128,57 @@ def test_damaged_binary_history_is_a_history_error(tmp_path, damage, message):
         load(directory)
 
 
+def _edit_binary(directory, change):
+    path = os.path.join(directory, "header.json")
+    with open(path, encoding="utf-8") as stream:
+        head = json.load(stream)
+    change(head["binary"])
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(head, stream)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: _edit_binary(d, lambda b: b.update(record_size="120")),
+     "binary.record_size must be an integer"),
+    (lambda d: _edit_binary(d, lambda b: b["fields"][1].update(size=-4)),
+     "'seq': offset and size must lie within"),
+    (lambda d: _edit_binary(d, lambda b: b["fields"][-1].update(offset=SIZE)),
+     "'salt': offset and size must lie within"),
+    (lambda d: _edit_binary(d, lambda b: b["fields"][0].update(type="bytes")),
+     "no integer 'call' field"),
+    (lambda d: _edit_binary(d, lambda b: b["ops"].append(["import"])),
+     "binary.ops must be a list of operation names"),
+    (lambda d: _edit_binary(d, lambda b: b["statuses"].update({"0": ["SUCCESS"]})),
+     "binary.statuses '0'"),
+    (lambda d: _edit_binary(d, lambda b: b.update(constants={"info": 7})),
+     "binary.constants must map names to lower-case hex"),
+    (lambda d: os.mkdir(os.path.join(d, "thread-0002.bin")), "thread-0002.bin: not a regular"),
+    (lambda d: json.dump({"end": [9]}, open(os.path.join(d, "end.json"), "w")),
+     "end.json: end needs integer records"),
+])
+def test_malformed_binary_description_is_a_history_error(tmp_path, damage, message):
+    directory = write(tmp_path / "h", two_threads())
+    damage(directory)
+    with pytest.raises(HistoryError, match=message):
+        load(directory)
+
+
+def test_unknown_op_number_of_a_pending_record_is_a_history_error(tmp_path):
+    pending = bytearray(record(1, 0, 0, 0, "import"))
+    pending[26] = 50      # the op field, beyond the layout's ops
+    with pytest.raises(HistoryError, match="unknown op number 50"):
+        load(write(tmp_path / "h", [[bytes(pending)]], committed=[0], complete=False))
+
+
+def test_derivation_longer_than_hkdf_allows_is_a_history_error(tmp_path):
+    derive = RECORD.pack(1, 0, 2, 0, OPS.index("derive"), 0, 0, 0, KEY, 0, 0, 0x1001, 65288, 1,
+                         0, bytes(32), bytes(16))
+    directory = write(tmp_path / "h", [[derive]])
+    _edit_binary(directory, lambda b: b.update(constants={"secret": "01", "info": ""}))
+    with pytest.raises(HistoryError, match="args.bits must be at most 65280"):
+        load(directory)
+
+
 def test_records_out_of_order_within_a_thread_are_rejected(tmp_path):
     threads = two_threads()
     threads[0][1] = record(3, 9, 1, 0, "destroy", key=KEY)    # starts before its previous ret
