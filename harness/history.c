@@ -98,7 +98,7 @@ static history_chunk_t *chunk_new(history_log_t *log, size_t cap)
     c->used = 0;
     if (log->fd < 0) {
         memset(c->records, 0, cap * sizeof(record_t));
-    } else { /* a file mapping is zero already (ftruncate): touch it for the page faults alone */
+    } else { /* a file mapping is zero already (fallocate): touch it for the page faults alone */
         prefault(c->records, cap * sizeof(record_t));
     }
     return c;

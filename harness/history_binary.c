@@ -9,8 +9,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -90,9 +92,24 @@ static bool write_header(int dir, const history_header_t *h, const history_print
     return fclose(f) == 0 && renameat(dir, "header.json.tmp", dir, "header.json") == 0;
 }
 
+/* Gives the record file `fd` real blocks for [offset, offset + len) before they are mapped: a
+ * store into a mapped hole that the file system cannot back (disk full) is a SIGBUS, which
+ * would look like a crash of the library. Exits HISTORY_EXIT_WRITE with one line instead. */
+static void reserve(int fd, off_t offset, size_t len)
+{
+    int err = posix_fallocate(fd, offset, (off_t) len);
+    if (err != 0) {
+        fprintf(stderr, "psa-stress: history write error: cannot grow a record file to %lld "
+                "bytes: %s\n", (long long) offset + (long long) len, strerror(err));
+        _exit(HISTORY_EXIT_WRITE); /* no atexit handlers: the other workers still run */
+    }
+}
+
 bool history_binary_open(int *dir, const char *path, const history_header_t *h,
                          const history_printer_t *p)
 {
+    /* Past RLIMIT_FSIZE a write fails with EFBIG (reported by reserve) instead of killing. */
+    signal(SIGXFSZ, SIG_IGN);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
         return false;
     }
@@ -116,9 +133,10 @@ bool history_binary_log_open(int dir, unsigned thread, history_log_t *log)
     snprintf(name, sizeof(name), "thread-%04u.bin", thread);
     size_t page = page_size();
     log->fd = openat(dir, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (log->fd < 0 || ftruncate(log->fd, (off_t) page) != 0) {
+    if (log->fd < 0) {
         return false;
     }
+    reserve(log->fd, 0, page);
     uint8_t *head = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, log->fd, 0);
     if (head == MAP_FAILED) {
         return false;
@@ -146,10 +164,10 @@ void history_binary_log_close(history_log_t *log)
 record_t *history_binary_map(const history_log_t *log, size_t cap)
 {
     struct stat st;
-    if (fstat(log->fd, &st) != 0 || ftruncate(log->fd, st.st_size + (off_t) (cap *
-                                                                             sizeof(record_t))) != 0) {
+    if (fstat(log->fd, &st) != 0) {
         return NULL;
     }
+    reserve(log->fd, st.st_size, cap * sizeof(record_t));
     void *records = mmap(NULL, cap * sizeof(record_t), PROT_READ | PROT_WRITE, MAP_SHARED,
                          log->fd, st.st_size);
     return records == MAP_FAILED ? NULL : records;

@@ -15,6 +15,10 @@
 
 #include "history.h"
 
+/* Exit code of the driver when a record file cannot get disk space (disk full, file size limit):
+ * the run is void for a reason outside the library (scenarios/runner.py). */
+#define HISTORY_EXIT_WRITE 8
+
 /* Chunk capacities are rounded up to a multiple of this many records, so that every chunk of a
  * record file starts on a page boundary (an mmap offset must). */
 size_t history_page_records(void);
@@ -27,7 +31,8 @@ bool history_binary_open(int *dir, const char *path, const history_header_t *h,
 bool history_binary_log_open(int dir, unsigned thread, history_log_t *log);
 void history_binary_log_close(history_log_t *log);
 
-/* Grows the log's file by `cap` records and maps them; NULL on failure. */
+/* Grows the log's file by `cap` records, with disk blocks allocated, and maps them; NULL on
+ * failure. Exits HISTORY_EXIT_WRITE when the disk has no room (as history_binary_log_open). */
 record_t *history_binary_map(const history_log_t *log, size_t cap);
 void history_binary_unmap(record_t *records, size_t cap);
 

@@ -17,6 +17,7 @@ from scenarios.history import HistoryError
 
 HANG_GRACE_SECONDS = 120     # TSan start-up/tear-down plus history writing
 INVARIANT_EXIT_CODE = 4      # the driver: an inside invariant was violated (harness/inspect.h)
+HISTORY_WRITE_EXIT_CODE = 8  # the driver: no disk space for the history (harness/history_binary.h)
 # A run's history: the binary form (docs/history-format.md), crash-safe and read by the checker's
 # C fast path; `run.py convert` turns it into JSON Lines.
 HISTORY = "history"
@@ -25,7 +26,8 @@ HISTORY = "history"
 @dataclass
 class Failure:
     kind: str        # tsan | asan | violation | invariant | crash | hang | deadlock |
-    #                  replay-diverged | driver-error | unknown
+    #                  replay-diverged | driver-error | unknown | disk (a setup error: the
+    #                  history could not be written, the run says nothing about the library)
     message: str     # one line
     details: str = ""
     known_issue: str = ""   # expected: the scenario's known issue (catalog.Scenario.known_issue)
@@ -131,6 +133,10 @@ def _judge_exit(result, completed):
         result.failures.append(Failure(*found))
         return
     if code in (0, sanitizers.TSAN_EXIT_CODE, sanitizers.ASAN_EXIT_CODE):
+        return
+    if code == HISTORY_WRITE_EXIT_CODE:
+        last = (completed.stderr.strip().splitlines() or ["history write error"])[-1]
+        result.failures.append(Failure("disk", last.removeprefix("psa-stress: ")))
         return
     if code == INVARIANT_EXIT_CODE:
         violated = [line for line in completed.stderr.splitlines()
