@@ -43,6 +43,38 @@ def natural_int(text):
     return value
 
 
+def int_in(low, high):
+    """The type of an integer flag the driver accepts in low..high (harness/options.c)."""
+    def checked(text):
+        value = _int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not in {low}..{high}")
+        return value
+    checked.__name__ = f"integer in {low}..{high}"
+    return checked
+
+
+# The driver's ranges (harness/options.c); a seed leaves room for the runs' seed + k.
+THREADS = int_in(1, 1024)
+SEED = int_in(0, 2 ** 63 - 1)
+OPS = int_in(1, 2 ** 32 - 1)
+DRIVER_RANGES = {"threads": THREADS, "volatile_pool": int_in(1, 65536),
+                 "persistent_ids": int_in(1, 0x3FFFFFFF), "persistent_percent": int_in(0, 100)}
+
+
+def non_empty(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def known_signatures_file(text):
+    """The default file may be missing (nothing is known); any other must exist."""
+    if text != KNOWN_SIGNATURES and not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: no such file")
+    return text
+
+
 def positive_seconds(text):
     try:
         value = float(text)
@@ -80,12 +112,13 @@ def add_target_options(parser):
 
 def add_session_options(parser):
     parser.add_argument("--known-signatures", default=KNOWN_SIGNATURES,
+                        type=known_signatures_file,
                         help="file of accepted failure signatures or ids, one a line "
                         "(default known-signatures.txt)")
     parser.add_argument("--shrink-budget", type=natural_int, default=DEFAULT_SHRINK_BUDGET,
                         help="seconds for shrinking the new failures, 0 = off "
                         f"(default {DEFAULT_SHRINK_BUDGET})")
-    parser.add_argument("--reports-dir", default=os.path.join(REPO, "reports"),
+    parser.add_argument("--reports-dir", default=os.path.join(REPO, "reports"), type=non_empty,
                         help="where the report directory is created (default reports/)")
 
 
@@ -93,9 +126,10 @@ def add_run_options(parser):
     parser.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,
                         help=f"total stress seconds, shared by the scenarios "
                         f"(default {DEFAULT_BUDGET})")
-    parser.add_argument("--seed", type=natural_int, help="base seed (default: from the clock)")
-    parser.add_argument("--scenarios", help="comma-separated scenario names (default: the suite)")
-    parser.add_argument("--threads", type=positive_int, help="override the scenarios' threads")
+    parser.add_argument("--seed", type=SEED, help="base seed (default: from the clock)")
+    parser.add_argument("--scenarios", type=non_empty,
+                        help="comma-separated scenario names (default: the suite)")
+    parser.add_argument("--threads", type=THREADS, help="override the scenarios' threads")
 
 
 def add_nightly_options(parser):
@@ -107,18 +141,19 @@ def add_nightly_options(parser):
                         help="stop after this many distinct new failures (default 5)")
     parser.add_argument("--run-seconds", type=positive_seconds, default=10,
                         help="length of one run (default 10)")
-    parser.add_argument("--seed", type=natural_int,
+    parser.add_argument("--seed", type=SEED,
                         help="base seed (default: from the date, the same for every shard)")
-    parser.add_argument("--scenarios", help="comma-separated scenario names (default: the suite)")
+    parser.add_argument("--scenarios", type=non_empty,
+                        help="comma-separated scenario names (default: the suite)")
 
 
 def add_stress_options(parser):
     parser.add_argument("scenario", help="scenario name (run.py list)")
-    parser.add_argument("--seed", type=natural_int, default=1, help="seed (default 1)")
+    parser.add_argument("--seed", type=SEED, default=1, help="seed (default 1)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--seconds", type=positive_seconds, default=10,
                         help="length of each run in seconds (default 10)")
-    length.add_argument("--ops", type=positive_int, help="exact number of calls per run")
+    length.add_argument("--ops", type=OPS, help="exact number of calls per run")
     parser.add_argument("--runs", type=positive_int, default=1,
                         help="runs, with seeds seed, seed+1, ... (default 1)")
     for name in PASS_THROUGH:
@@ -128,7 +163,8 @@ def add_stress_options(parser):
                         "deliberate data race too (proves the TSan oracle)")
     for name, value in scenario_parameters(catalog.SCENARIOS[0]).items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=f"param_{name}",
-                            type=natural_int if isinstance(value, int) else str,
+                            type=DRIVER_RANGES.get(name, natural_int) if isinstance(value, int)
+                            else str,
                             metavar="N" if isinstance(value, int) else "VALUE",
                             help=f"scenario parameter {name} (default: the scenario's)")
 

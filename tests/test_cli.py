@@ -23,6 +23,16 @@ BAD_INVOCATIONS = [
     ["repro", "0123456789ab"],
     ["merge", "/nonexistent/report"],
     ["convert", "/nonexistent/history.bin", "/tmp/out.jsonl"],
+    ["run", "--threads", "0"],
+    ["run", "--threads", "100000"],
+    ["run", "--seed", "1" + "0" * 30],
+    ["stress", "volatile-churn", "--threads", "1025"],
+    ["stress", "volatile-churn", "--ops", str(2 ** 32)],
+    ["stress", "volatile-churn", "--persistent-percent", "101"],
+    ["stress", "volatile-churn", "--volatile-pool", "0"],
+    ["run", "--scenarios", ""],
+    ["run", "--reports-dir", ""],
+    ["nightly", "--known-signatures", "/nonexistent/known.txt"],
 ]
 
 
