@@ -117,6 +117,12 @@ def _check(history, budget):
             result.violations.append(_linearizability_violation(model, part))
         else:
             result.unknown.append({"key": part.key, "reason": part.reason})
+    violated = {v.key for v in result.violations}
+    for conflict in stream.links.conflicts:
+        if conflict.key not in violated:      # else its own partition explains it
+            result.violations.append(Violation(
+                "material", conflict.key, conflict.message,
+                [summarize(call) for call in conflict.calls]))
     if result.violations:
         result.verdict = VIOLATION
     elif result.partitions_unknown:

@@ -53,7 +53,6 @@ INF = float("inf")
 USAGE_EXPORT, USAGE_COPY = 0x1, 0x2
 VOLATILE_MIN, VOLATILE_MAX = 0x40000000, 0x7FFFFFFF
 USER_MIN, USER_MAX = 1, 0x3FFFFFFF
-MAX_OPTIONS = 32
 LIFETIME, KEY_ID, TYPE, BITS, USAGES, ALG, MATERIAL = range(7)
 
 STORAGE_ERRORS = {"INSUFFICIENT_STORAGE", "STORAGE_FAILURE", "DATA_INVALID", "DATA_CORRUPT"}
@@ -120,7 +119,8 @@ def _created_id_problem(call, persistent):
 
 class KeyOp:
     """One step of one key id's sub-history (a call, or one side of a copy)."""
-    __slots__ = ("call", "ret", "key", "rule", "readonly", "source", "role", "descs", "want")
+    __slots__ = ("call", "ret", "key", "rule", "readonly", "source", "role", "descs", "want",
+                 "node")
 
     def __init__(self, source, key, rule, role="", want=None):
         self.source = source
@@ -131,7 +131,7 @@ class KeyOp:
         self.readonly = rule not in _MUTATING
         self.role = role
         self.descs = None
-        self.want = want
+        self.want, self.node = want, None    # node: a create's in materials.MaterialLinks
 
 
 # ---- rules: rule(state, op) -> tuple of possible next states (empty: illegal) ----------------
@@ -271,10 +271,10 @@ def _raw_bytes_type(key_type):
 
 
 def _usages(usage, lifetime):
-    """psa_set_key_usage_flags already extends the flags (crypto_struct.h), a reload again."""
+    """psa_set_key_usage_flags extends the flags (crypto_struct.h): SIGN_HASH -> SIGN_MESSAGE."""
     if usage is None:
         return None
-    return frozenset((usage, extend_usage(usage)))
+    return frozenset((extend_usage(usage),))
 
 
 def _hkdf_sha256(salt, secret, info, length):
@@ -324,8 +324,8 @@ def _copied_desc(source, call, key):
 class _Sources:
     """Static candidate source instances of each copy (see the module docstring)."""
 
-    def __init__(self, creates, killers):
-        self.creates = {}
+    def __init__(self, creates, killers, links=None):
+        self.links, self.creates = links, {}     # links: materials.MaterialLinks, or None
         for key, ops in creates.items():
             ops.sort(key=lambda op: op.call)
             rets, top = [], -1
@@ -350,22 +350,22 @@ class _Sources:
                 lifetime = op.source.args["lifetime"]
                 return frozenset(((lifetime, op.key) + (None,) * 5,))
             self.busy.add(op)
-            op.descs = self._copy_descs(op.source, op.key)
+            self._copy_descs(op)
             self.busy.discard(op)
         return op.descs
 
-    def _copy_descs(self, call, key):
-        options = set()
-        for candidate in self._candidates(call):
+    def _copy_descs(self, op):
+        """Every candidate's description, never widened to "any key" (sets scale)."""
+        call, key, options, candidates = op.source, op.key, set(), self._candidates(op.source)
+        for candidate in candidates:
             for source in self.descs(candidate):
                 if call.op == "derive_from":
                     options.update(model_use.derived_descs(source, call, key))
                 elif _may_have(source, USAGE_COPY) and _algs_meet(source[ALG], call.args["alg"]):
                     options.add(_copied_desc(source, call, key))
-        if len(options) > MAX_OPTIONS:
-            lifetime = call.args["lifetime"]
-            options = {(lifetime, key, None, None, None, None, None)}
-        return frozenset(options)
+        op.descs = frozenset(options)
+        if self.links is not None:
+            self.links.alias(op, candidates)
 
     def _candidates(self, copy):
         src = copy.args["src"]

@@ -42,6 +42,8 @@ The rules (Mbed TLS 3.6.6; psa-key-store-concurrency.md §1.4-1.5 and the storag
   so these calls sit at the end of the history, where pending calls belong; the header's
   ``faults.stopped_by_fault`` says so and ``stopped`` reports it. Without mutex faults
   SERVICE_FAILURE stays forbidden (model.NEVER).
+- **Outputs on a failed call** (``out`` with a status other than SUCCESS) are malformed input,
+  reported as a static problem (docs/history-format.md: ``out`` only on SUCCESS).
 - **INSUFFICIENT_MEMORY** is legitimate whatever was injected (slot exhaustion); allocation
   faults only make it frequent. In the dynamic store without any fault it is a configuration
   problem (scenarios/final_state.py).
@@ -88,6 +90,9 @@ class FaultRules:
         if self.mutex and call.status == "SERVICE_FAILURE":
             self.service_failures += 1
             _as_pending(call)
+        if call.status != "SUCCESS" and call.out:
+            return (f"{call.op} returned {call.status or 'nothing (pending)'} with outputs "
+                    f"({', '.join(sorted(call.out))}): a call has outputs only on SUCCESS"), False
         if call.status in STORAGE_ERRORS and not self.storage:
             return (f"{call.op} returned {call.status}, a storage error, but the run injected "
                     "no storage faults (--faults storage=R)"), False

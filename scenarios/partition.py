@@ -36,6 +36,7 @@ It computes exactly what ``linearizability.check(model, calls)`` computes over
 import heapq
 
 from scenarios import model as psa
+from scenarios.materials import MaterialLinks
 from scenarios.linearizability import INF as _INF
 from scenarios.linearizability import (_SMALL, CONTEXT_OPS, UNKNOWN, VIOLATION, Chain,
                                        OutOfBudget, explain_segment, segment_ends)
@@ -80,8 +81,8 @@ class _Key:
 class _StreamSources(psa._Sources):
     """Candidate source instances of copies (model._Sources) over a sliding window."""
 
-    def __init__(self):
-        super().__init__({}, {})
+    def __init__(self, links):
+        super().__init__({}, {}, links)
         self.lists = {}       # id -> [creates in call order], [killer (call, ret)]
         self.position = -1    # the stream's call stamp: later creates are still unread
         self.dirty = set()    # ids whose list gained a killer since the last prune_all
@@ -102,15 +103,19 @@ class _StreamSources(psa._Sources):
         self.dirty.add(key)
 
     def _candidates(self, copy):
-        """Creates I of the source with I.call < copy.ret that no killer X (X.call > I.ret,
-        X.ret < copy.call) certainly removed before the copy started."""
-        creates, killers = self.lists.get(copy.args["src"], ((), ()))
-        end = _INF if copy.ret is None else copy.ret
+        return self.candidates(copy.args["src"], copy)
+
+    def candidates(self, key, reader):
+        """Creates I of ``key`` with I.call < reader.ret that no killer X (X.call > I.ret,
+        X.ret < reader.call) certainly removed before the reader (a copy's or an export's
+        Call) started."""
+        creates, killers = self.lists.get(key, ((), ()))
+        end = _INF if reader.ret is None else reader.ret
         found = []
         for op in creates:
-            if op.call < end and op.source is not copy:
+            if op.call < end and op.source is not reader:
                 ret = _INF if op.ret is None else op.ret
-                if not any(call > ret and kret < copy.call for call, kret in killers):
+                if not any(call > ret and kret < reader.call for call, kret in killers):
                     found.append(op)
         return found
 
@@ -143,8 +148,9 @@ class StreamCheck:
         self.init = (model.init(),)
         self.keys = {}
         self.open = {}            # key -> entry, of the keys with an open segment
-        self.copies = []          # (ret, op) of copy destinations not resolved yet
-        self.sources = _StreamSources()
+        self.copies = []          # (ret, op) of copy destinations and exports not resolved yet
+        self.links = MaterialLinks()
+        self.sources = _StreamSources(self.links)
         self.wildcards = []
         self.in_flight = {}       # thread -> (call, ret) of its last call
         self.done = {}            # key -> KeyVerdict (violated or unknown: no more checking)
@@ -163,7 +169,7 @@ class StreamCheck:
         self.position = self.sources.position = stamp = call.call
         copies = self.copies
         while copies and copies[0][0] < stamp:   # every candidate source has been read
-            self.sources.descs(heapq.heappop(copies)[1])
+            self._resolve(heapq.heappop(copies)[1])
         self.in_flight[call.thread] = (stamp, _INF if call.ret is None else call.ret)
         self.fed += 1
         if self.fed >= self.next_sweep:
@@ -177,9 +183,19 @@ class StreamCheck:
 
     def finish(self):
         self.position = self.sources.position = _INF
+        while self.copies:
+            self._resolve(heapq.heappop(self.copies)[1])
         for key, entry in list(self.open.items()):
             self._close(key, entry)
         return list(self.done.values())
+
+    def _resolve(self, op):
+        """A copy's destination (its descriptions), or an export's lesson about the material
+        of the instance it read (materials.py), once every candidate instance has been read."""
+        if op.rule is psa._create:
+            self.sources.descs(op)
+        else:
+            self.links.reveal(op, self.sources.candidates(op.key, op.source))
 
     def _sweep(self):
         """Close every segment the stream has passed (the others close when their key's next
@@ -203,27 +219,35 @@ class StreamCheck:
     # ---- ops into segments ----
 
     def _add(self, key, op):
+        """Every create and destroy counts as a copy source or killer, and every copy and
+        export is resolved, even on a key already violated or unknown: one key's verdict never
+        changes another's."""
         self.seen.add(key)
+        rule = op.rule
+        if op.ret is not None:
+            if rule is psa._create or rule is psa._destroy:
+                self.sources.add_killer(key, op.call, op.ret)
+            if (rule is psa._create and op.descs is None) or rule is psa._export:
+                heapq.heappush(self.copies, (op.ret, op))
         entry = self.keys.get(key)
         if entry is None:
             if key in self.done:
+                if rule is psa._create:
+                    self._register(key, op)
                 return
             entry = self._new_key(key)
         elif entry.segment and op.call > entry.horizon:   # a quiescent point: close
             self._close(key, entry)
             if self.keys.get(key) is not entry:    # violated, unknown or forgotten
                 if key in self.done:
+                    if rule is psa._create:
+                        self._register(key, op)
                     return
                 entry = self._new_key(key)
-        rule = op.rule
         if rule is psa._create:
             self._add_create(key, entry, op)
-            if op.descs is None and op.ret is not None:
-                heapq.heappush(self.copies, (op.ret, op))
         else:
             self._append(key, entry, op)
-        if op.ret is not None and (rule is psa._create or rule is psa._destroy):
-            self.sources.add_killer(key, op.call, op.ret)
 
     def _new_key(self, key):
         entry = self.keys[key] = _Key(self.init)
@@ -234,6 +258,10 @@ class StreamCheck:
 
     def _add_create(self, key, entry, op):
         self._append(key, entry, op)
+        self._register(key, op)
+
+    def _register(self, key, op):
+        """A create as a candidate source instance of later copies and exports."""
         self.sources.add_create(op)
         count = len(self.sources.lists[key][0])
         if count > 8 and count & (count - 1) == 0:     # at 16, 32, 64...: amortised O(1)
@@ -250,8 +278,9 @@ class StreamCheck:
     def _add_wildcard(self, op):
         self.wildcards.append(op)
         for key in [k for k in self.keys if psa.VOLATILE_MIN <= k <= psa.VOLATILE_MAX]:
-            if key not in self.done:
-                self._add_create(key, self.keys[key], self._wild_op(op, key))
+            self._add_create(key, self.keys[key], self._wild_op(op, key))
+        for key in [k for k in self.done if psa.VOLATILE_MIN <= k <= psa.VOLATILE_MAX]:
+            self._register(key, self._wild_op(op, key))
 
     @staticmethod
     def _wild_op(wildcard, key):
@@ -413,8 +442,10 @@ def _settled_end(segment):
 
 
 def verdict_counts(check, verdicts):
-    """(ok, violated, unknown) partition counts."""
-    violated = sum(1 for v in verdicts if v.verdict == VIOLATION)
-    unknown = sum(1 for v in verdicts if v.verdict == UNKNOWN)
-    return check.keys_seen - violated - unknown, violated, unknown
+    """(ok, violated, unknown) partition counts; a key whose material conflicts with another
+    key's (materials.py) is violated."""
+    violated = {v.key for v in verdicts if v.verdict == VIOLATION}
+    violated.update(conflict.key for conflict in check.links.conflicts)
+    unknown = sum(1 for v in verdicts if v.verdict == UNKNOWN and v.key not in violated)
+    return check.keys_seen - len(violated) - unknown, len(violated), unknown
 

@@ -8,16 +8,29 @@ import pytest
 
 from scenarios.check import check_file, check_history, format_text
 from scenarios.history import HistoryError, parse
+from scenarios.model import extend_usage
 
 HERE = os.path.dirname(__file__)
 HISTORIES = os.path.join(HERE, "histories")
 
 
 def _load_bench():
+    """bench/bench_checker.py, its simulator reporting usages as psa_set_key_usage_flags sets
+    them: SIGN_HASH with SIGN_MESSAGE (exact for its usages, none of which has SIGN_MESSAGE
+    alone: the extension commutes with a copy's intersection)."""
     path = os.path.join(HERE, "..", "bench", "bench_checker.py")
     spec = importlib.util.spec_from_file_location("bench_checker", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    simulate = module.simulate
+
+    def extended(*args, **kwargs):
+        records = simulate(*args, **kwargs)
+        for record in records:
+            if record["op"] == "get_attributes" and record["status"] == "SUCCESS":
+                record["out"]["usage"] = extend_usage(record["out"]["usage"])
+        return records
+    module.simulate = extended
     return module
 
 
@@ -39,6 +52,22 @@ VIOLATIONS = {
     "violation_export_after_destroy": ("linearizability", 0x40000001, {3, 4}, "ABSENT"),
     "violation_corruption_detected": ("static", 0x40000001, {3}, "CORRUPTION_DETECTED"),
     "violation_copy_wrong_bytes": ("linearizability", 0x40000003, {4, 5}, "material"),
+    # generate K; export K -> D; copy K -> T; export T -> C != D: T holds K's bytes
+    "violation_copy_of_generated_other_bytes": ("material", 0x40000002, {2, 3, 4, 5},
+                                                "a copy holds its source's bytes"),
+    # generate K; copy K -> T; export T -> C; export K -> D != C: the copy's bytes bind K's
+    "violation_copy_of_generated_bound_later": ("material", 0x40000001, {2, 4, 5},
+                                                "a copy holds its source's bytes"),
+    # two copies of one generated key export different bytes
+    "violation_two_copies_of_generated_differ": ("material", 0x40000003, {2, 5, 6},
+                                                 "a copy holds its source's bytes"),
+    # K destroyed twice, then re-created and copied: only K is violated, its copy is legal
+    "violation_only_the_guilty_key": ("linearizability", 0x40000001, {3, 4},
+                                      "nothing to destroy"),
+    # a DERIVE key generated then exported as X; a key derived from it exports bytes that are
+    # not HKDF-SHA-256 of X
+    "violation_derived_from_generated_wrong_bytes": ("material", 0x40000002, {4, 5},
+                                                     "HKDF"),
 }
 LINEARIZABLE = sorted(name[:-6] for name in os.listdir(HISTORIES) if name.startswith("ok_"))
 
@@ -94,6 +123,17 @@ def test_budget_exhaustion_makes_the_verdict_unknown():
     assert result.verdict == "unknown" and result.partitions_unknown >= 1
     assert "search budget of 50 model steps exhausted" in format_text(result)
     assert {u["key"] for u in result.to_json()["unknown"]} == {u["key"] for u in result.unknown}
+
+
+def test_one_key_s_verdict_never_changes_another_key_s():
+    """A violated or unknown key's later creates still count as copy sources: its legal copy
+    stays legal, and a smaller budget turns nothing into a violation."""
+    result = check_file(fixture("violation_only_the_guilty_key"))
+    assert (result.partitions_ok, result.partitions_violated) == (1, 1)
+    legal = fixture("ok_copy_after_source_ran_out_of_budget")
+    verdicts = {check_file(legal, budget=budget).verdict for budget in range(1, 12)}
+    assert verdicts == {"unknown", "ok"}
+    assert not check_file(legal, budget=2).violations
 
 
 def as_history(records, threads, complete=True):

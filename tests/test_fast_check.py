@@ -38,7 +38,9 @@ SCENARIOS = {   # the catalogue's workloads (scenarios/catalog.py), and one with
                           "export=3,get_attributes=2,purge=1,open=1",
                           "--persistent-percent", "25"],
 }   # no close: closing a volatile key in use is a known issue of 3.6.6 (docs/known-issues.md)
-OPS = ["import", "generate", "derive", "copy", "destroy", "export", "get_attributes", "close"]
+OPS = ["import", "generate", "derive", "copy", "destroy", "export", "get_attributes", "close",
+       "derive_from"]
+INFO = "7073612d737472657373"   # derive_from's info (a header constant)
 STATUSES = {"SUCCESS": 0, "NOT_PERMITTED": -133, "INVALID_ARGUMENT": -135, "INVALID_HANDLE": -136,
             "ALREADY_EXISTS": -139, "INSUFFICIENT_MEMORY": -141, "STORAGE_FAILURE": -146,
             "CORRUPTION_DETECTED": -151}
@@ -49,7 +51,7 @@ FIELDS = [("call", 0, 8, "u64"), ("ret", 8, 8, "u64"), ("seq", 16, 4, "u32"),
           ("attrs.lifetime", 40, 4, "u32"), ("attrs.id", 44, 4, "u32"),
           ("attrs.type", 48, 2, "u16"), ("attrs.bits", 50, 2, "u16"),
           ("attrs.usage", 52, 4, "u32"), ("attrs.alg", 56, 4, "u32"),
-          ("material", 72, 65, "bytes")]
+          ("material", 72, 65, "bytes"), ("salt", 140, 16, "bytes")]
 CODES = {"u64": "<Q", "u32": "<I", "u16": "<H", "u8": "<B", "i32": "<i"}
 
 
@@ -81,7 +83,7 @@ def _pack(record):
               "thread": record["thread"], "op": OPS.index(record["op"]),
               "material_len": len(material), "status": STATUSES[record["status"] or "SUCCESS"],
               "key": args.get("key", args.get("src", 0)), "out_key": out.get("key", 0),
-              "material": material}
+              "material": material, "salt": bytes.fromhex(args.get("salt", ""))}
     values.update({f"attrs.{name}": attrs.get(name, 0)
                    for name in ("lifetime", "id", "type", "bits", "usage", "alg")})
     data = bytearray(SIZE)
@@ -97,7 +99,8 @@ def write_binary(directory, records, threads, complete=True):
     os.makedirs(directory)
     binary = {"record_size": SIZE, "header_page": PAGE, "ops": OPS,
               "fields": [{"name": n, "offset": o, "size": s, "type": t} for n, o, s, t in FIELDS],
-              "statuses": {str(code): name for name, code in STATUSES.items()}, "constants": {}}
+              "statuses": {str(code): name for name, code in STATUSES.items()},
+              "constants": {"derive_from_info": INFO}}
     header = {"format": "psa-stress-history", "version": 1, "threads": threads,
               "key_store": {"kind": "dynamic", "slot_count": 32}, "binary": binary}
     with open(os.path.join(directory, "header.json"), "w", encoding="utf-8") as stream:
@@ -467,3 +470,28 @@ def test_perturbed_copy_and_derive_histories_are_never_accepted(core, tmp_path, 
     assert verdict == "violation" and not answer.ok
     result = check.check_file(directory)
     assert result.violations and not result.fast_path
+
+
+def _corpus():
+    """The hand-made histories (tests/histories/) the test's binary layout can hold."""
+    histories = os.path.join(os.path.dirname(__file__), "histories")
+    found = []
+    for name in sorted(os.listdir(histories)):
+        if name.startswith("bad_"):
+            continue
+        with open(os.path.join(histories, name), encoding="utf-8") as stream:
+            records = [json.loads(line) for line in stream][1:-1]
+        if all(r["op"] in OPS and r["op"] != "derive" and r["ret"] is not None
+               and r["status"] in STATUSES and r["args"].get("info", INFO) == INFO
+               for r in records):
+            found.append((name[:-6], records))
+    return found
+
+
+@pytest.mark.parametrize("name, records", _corpus(), ids=[name for name, _ in _corpus()])
+def test_hand_made_corpus_gets_its_verdict_and_the_core_never_accepts_a_violation(
+        core, tmp_path, name, records):
+    threads = max(r["thread"] for r in records) + 1
+    answer, verdict = assert_never_wrongly_ok(write_binary(tmp_path / "h", records, threads))
+    assert verdict == ("ok" if name.startswith(("ok_", "cov_ok_")) else "violation")
+    assert answer.ok == (verdict == "ok"), answer.why    # the core accepts the legal ones

@@ -267,5 +267,31 @@ def test_every_driver_operation_has_a_model_row():
 
 
 def test_usage_flags_are_extended_like_psa_set_key_usage_flags():
-    """crypto_struct.h: SIGN_HASH implies SIGN_MESSAGE for every key, volatile ones too."""
-    assert model._usages(0x1000, 0) == frozenset((0x1000, 0x1400))
+    """crypto_struct.h: SIGN_HASH implies SIGN_MESSAGE, VERIFY_HASH implies VERIFY_MESSAGE, for
+    every key: the key reports the implied flag, never the bare one."""
+    assert model._usages(0x1000, 0) == frozenset((0x1400,))
+    assert model._usages(0x2001, 1) == frozenset((0x2801,))
+    assert model._usages(0x3, 0) == frozenset((0x3,))
+
+
+@pytest.mark.parametrize("usage, shown, expected", [
+    (0x1001, 0x1401, "ok"), (0x1001, 0x1001, "violation"),
+    (0x2001, 0x2801, "ok"), (0x2001, 0x2001, "violation")])
+def test_a_key_without_its_implied_usage_flag_is_a_violation(usage, shown, expected):
+    sign = dict(alg=0x06000609, type=0x7112, bits=256)
+    create = (0, 1, 2, imp(A, usage=usage, **sign), "SUCCESS", {"key": K1})
+    seen = (1, 3, 4, on("get_attributes", K1), "SUCCESS",
+            attrs(lifetime=0, id=K1, usage=shown, **sign))
+    assert verdict(create, seen) == expected
+
+
+@pytest.mark.parametrize("status", ["INVALID_HANDLE", "NOT_PERMITTED"])
+def test_outputs_on_a_failed_call_are_malformed_input(status):
+    """docs/history-format.md: ``out`` only on SUCCESS; a failed export with bytes is rejected
+    as a static problem (and its bytes never reach the search)."""
+    create = (0, 1, 2, imp(A), "SUCCESS", {"key": K1})
+    failed = (1, 3, 4, on("export", K1), status, {"material": A})
+    result = check_history(history(create, failed))
+    assert [v.kind for v in result.violations] == ["static"]
+    assert "outputs only on SUCCESS" in result.violations[0].message
+    assert verdict(create, (1, 3, 4, on("export", K1), "SUCCESS", {"material": A})) == "ok"

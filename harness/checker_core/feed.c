@@ -209,7 +209,7 @@ static int add_op(core_t *c, key_t_ *k, const op_t *op)
     return key_list(c, k, LISTED_OPEN) ? 1 : undecided(c, "out of memory", op->call);
 }
 
-/* ---- copies: resolved once the stream passes their ret ----------------------------------- */
+/* ---- copies and exports: resolved once the stream passes their ret ----------------------- */
 
 static int heap_push(core_t *c, inst_t *inst)
 {
@@ -255,7 +255,8 @@ static int resolve_until(core_t *c, uint64_t position)
         int ok = inst_resolve(&c->src, inst);
         inst_release(&c->src, inst);
         if (!ok)
-            return undecided(c, "a copy has too many candidate descriptions", inst->call);
+            return undecided(c, "a copy, derivation or export the fast path does not resolve",
+                             inst->call);
     }
     return 1;
 }
@@ -362,8 +363,7 @@ static int plain_desc(core_t *c, const uint8_t *rec, int make, inst_t *inst)
     uint32_t usage = d->usages[0];
     d->key = (uint32_t)field(c, rec, F_OUT_KEY);
     d->nusages = 0;
-    usages_add(d, usage);
-    usages_add(d, extend_usage(usage));
+    usages_add(d, extend_usage(usage));   /* psa_set_key_usage_flags extends them */
     if (make == MAKE_IMPORT) {
         d->mat = rec + c->offsets[F_MATERIAL];
         d->matlen = material_len(c, rec);
@@ -416,6 +416,22 @@ static int add_create(core_t *c, const uint8_t *rec, int make, uint64_t call, ui
     return add_op(c, k, &op);
 }
 
+/* A successful export, resolved with the copies: what it teaches about the material of the
+ * instance it read (sources.c reveal). */
+static int push_export(core_t *c, const op_t *op, uint32_t key)
+{
+    inst_t *read = inst_new(&c->src);
+    if (read == NULL)
+        return 0;
+    read->call = op->call;
+    read->ret = op->ret;
+    read->src = key;
+    read->make = MAKE_READ;
+    read->plain.mat = op->arg.mat;
+    read->plain.matlen = op->arg.matlen;
+    return heap_push(c, read);
+}
+
 /* The key action of a record (its key: a copy's source) as an op of that key. */
 static int add_key_op(core_t *c, const uint8_t *rec, int action, uint64_t call, uint64_t ret)
 {
@@ -427,6 +443,8 @@ static int add_key_op(core_t *c, const uint8_t *rec, int action, uint64_t call, 
     if (action == CORE_EXPORT) {
         op.arg.mat = rec + c->offsets[F_MATERIAL];
         op.arg.matlen = material_len(c, rec);
+        if (!push_export(c, &op, (uint32_t)field(c, rec, F_KEY)))
+            return undecided(c, "out of memory", call);
     } else if (action == CORE_ATTRIBUTES) {
         read_attrs(c, rec, &op.arg);
     }

@@ -1,5 +1,8 @@
 /* psa-stress checker core: candidate source instances of copies and derive_from (docs/checker.md
- * §2; model._Sources, partition._StreamSources), resolved as the stream passes each copy's ret.
+ * §2; model._Sources, partition._StreamSources), resolved as the stream passes each copy's ret,
+ * and the material shared across keys (scenarios/materials.py): a union-find over instances,
+ * where a copy with one candidate source shares its material and an export whose key has one
+ * candidate instance reveals it.
  *
  * Candidates of a copy C of id S: every successful create I of S with I.call < C.ret, except
  * those certainly dead when C was invoked (a successful create or destroy X of S with
@@ -46,16 +49,21 @@ inst_t *inst_new(sources_ctx_t *s)
     else if ((inst = chunk_alloc(s, sizeof *inst)) == NULL)
         return NULL;
     memset(inst, 0, sizeof *inst);
+    inst->vallen = MATERIAL_UNKNOWN;
     return inst;
 }
 
-/* Instances are referenced by their create op (until its segment closes) and by their id's
- * list of candidates (until pruned). */
+/* Instances are referenced by their create op (until its segment closes), by their id's list
+ * of candidates (until pruned) and by their union-find children; a freed one releases its
+ * parent. An instance in a list of derivations is never released: it lives in the chunks until
+ * the end of the check. */
 void inst_release(sources_ctx_t *s, inst_t *inst)
 {
-    if (--inst->refs == 0) {
+    while (inst != NULL && --inst->refs == 0) {
+        inst_t *parent = inst->parent;
         inst->next = s->free;
         s->free = inst;
+        inst = parent;
     }
 }
 
@@ -145,6 +153,116 @@ void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark)
     l->ncreates = kept;
 }
 
+/* ---- material across keys (scenarios/materials.py) ------------------------------------- */
+
+static inst_t *root_of(sources_ctx_t *s, inst_t *inst)
+{
+    while (inst->parent != NULL) {
+        inst_t *up = inst->parent;
+        if (up->parent != NULL) {          /* path halving: hold the grandparent instead */
+            up->parent->refs++;
+            inst->parent = up->parent;
+            inst_release(s, up);
+        }
+        inst = inst->parent;
+    }
+    return inst;
+}
+
+static int raw_bytes_type(uint32_t type)
+{
+    return ((type & 0x7000) == 0x1000 || (type & 0x7000) == 0x2000) && type != 0x2301;
+}
+
+static int learn(sources_ctx_t *s, inst_t *root, const uint8_t *mat, uint16_t len);
+
+/* The derivation d from the root's (known) material learns HKDF of it. */
+static int derive_one(sources_ctx_t *s, const inst_t *root, inst_t *d)
+{
+    const uint8_t *out = material_hkdf(s, d->salt, 16, root->val, root->vallen, s->info,
+                                       s->infolen, d->bits / 8);
+    return out != NULL && learn(s, root_of(s, d), out, (uint16_t)(d->bits / 8));
+}
+
+static int propagate(sources_ctx_t *s, const inst_t *root)
+{
+    for (inst_t *d = root->derived; d != NULL; d = d->sibling)
+        if (!derive_one(s, root, d))
+            return 0;
+    return 1;
+}
+
+/* The root learns a material; 0 if it knew another one (or memory is short). */
+static int learn(sources_ctx_t *s, inst_t *root, const uint8_t *mat, uint16_t len)
+{
+    if (len == MATERIAL_UNKNOWN)
+        return 1;
+    if (root->vallen == MATERIAL_UNKNOWN) {
+        root->val = mat;
+        root->vallen = len;
+        return propagate(s, root);
+    }
+    return root->vallen == len && memcmp(root->val, mat, len) == 0;
+}
+
+/* The one material every description of a resolved instance has (else unknown). */
+static uint16_t known_material(const inst_t *inst, const uint8_t **mat)
+{
+    const state_t *st = &inst->descs;
+    if (!inst->resolved || st->ndescs == 0)
+        return MATERIAL_UNKNOWN;
+    for (int i = 1; i < st->ndescs; i++)
+        if (st->descs[i].matlen != st->descs[0].matlen || (st->descs[0].matlen
+            != MATERIAL_UNKNOWN && memcmp(st->descs[i].mat, st->descs[0].mat,
+                                          st->descs[0].matlen) != 0))
+            return MATERIAL_UNKNOWN;
+    *mat = st->descs[0].mat;
+    return st->descs[0].matlen;
+}
+
+/* Make the instance a union-find node, knowing its material if its descriptions do. */
+static int link(sources_ctx_t *s, inst_t *inst)
+{
+    const uint8_t *mat = NULL;
+    uint16_t len = known_material(inst, &mat);
+    inst->linked = 1;
+    return learn(s, root_of(s, inst), mat, len);
+}
+
+static int share(sources_ctx_t *s, inst_t *a, inst_t *b)
+{
+    if (!link(s, a) || !link(s, b))
+        return 0;
+    a = root_of(s, a);
+    b = root_of(s, b);
+    if (a == b)
+        return 1;
+    b->parent = a;
+    a->refs++;
+    inst_t **tail = &a->derived;          /* a inherits b's derivations */
+    while (*tail != NULL)
+        tail = &(*tail)->sibling;
+    *tail = b->derived;
+    b->derived = NULL;
+    if (a->vallen != MATERIAL_UNKNOWN && b->vallen == MATERIAL_UNKNOWN)
+        return propagate(s, a);
+    return learn(s, a, b->val, b->vallen);
+}
+
+/* A key derived from the one candidate secret instance holds HKDF of its material. */
+static int derive_link(sources_ctx_t *s, inst_t *secret, inst_t *derived)
+{
+    if (!raw_bytes_type(derived->plain.type) || derived->bits % 8 || derived->bits == 0)
+        return 1;
+    if (!link(s, secret) || !link(s, derived))
+        return 0;
+    inst_t *root = root_of(s, secret);
+    derived->sibling = root->derived;
+    root->derived = derived;
+    derived->refs++;
+    return root->vallen == MATERIAL_UNKNOWN || derive_one(s, root, derived);
+}
+
 static int killed(const sources_t *l, const inst_t *candidate, const inst_t *copy)
 {
     for (uint32_t i = 0; i < l->nkillers; i++)
@@ -165,7 +283,7 @@ static int copied(const inst_t *copy, const desc_t *src, desc_t *d)
     if (!(src->unknown & UNKNOWN_USAGES)) {
         for (int i = 0; i < src->nusages; i++) {
             uint32_t u = extend_usage(copy->usage) & src->usages[i];
-            if (!usages_add(d, u) || !usages_add(d, extend_usage(u)))
+            if (!usages_add(d, extend_usage(u)))
                 return -1;
         }
     }
@@ -175,11 +293,6 @@ static int copied(const inst_t *copy, const desc_t *src, desc_t *d)
             d->unknown |= UNKNOWN_ALG;
     }
     return 1;
-}
-
-static int raw_bytes_type(uint32_t type)
-{
-    return ((type & 0x7000) == 0x1000 || (type & 0x7000) == 0x2000) && type != 0x2301;
 }
 
 /* model_use.derived_descs of the secret description src. */
@@ -224,22 +337,44 @@ static int candidate_descs(sources_ctx_t *s, inst_t *candidate, state_t *out)
     return 1;
 }
 
+/* An export's one candidate instance holds the exported bytes (materials.reveal). */
+static int reveal(sources_ctx_t *s, inst_t *export)
+{
+    sources_t *l = s->find(s->ctx, export->src);
+    inst_t *only = NULL;
+    for (uint32_t i = 0; l != NULL && i < l->ncreates && l->creates[i]->call < export->ret; i++) {
+        if (killed(l, l->creates[i], export))
+            continue;
+        if (only != NULL)
+            return 1;             /* several candidates: nothing learnt */
+        only = l->creates[i];
+    }
+    return only == NULL || (link(s, only)
+                            && learn(s, root_of(s, only), export->plain.mat,
+                                     export->plain.matlen));
+}
+
 int inst_resolve(sources_ctx_t *s, inst_t *inst)
 {
     if (inst->resolved)
         return 1;
+    if (inst->make == MAKE_READ)
+        return reveal(s, inst);
     sources_t *l = s->find(s->ctx, inst->src);
     state_t out, from;
     memset(&out, 0, sizeof out);
     out.present = 1;
     inst->busy = 1;
-    int ok = 1;
+    int ok = 1, candidates = 0;
+    inst_t *only = NULL;
     for (uint32_t i = 0; ok && l != NULL && i < l->ncreates; i++) {
         inst_t *candidate = l->creates[i];
         if (candidate->call >= inst->ret)
             break;                        /* by call: every later one too */
         if (candidate == inst || killed(l, candidate, inst))
             continue;
+        candidates++;
+        only = candidate;
         ok = candidate_descs(s, candidate, &from);
         for (int j = 0; ok && j < from.ndescs; j++) {
             desc_t d;
@@ -253,5 +388,7 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
         return 0;
     inst->descs = out;
     inst->resolved = 1;
-    return 1;
+    if (candidates == 1)          /* one material for the two, or HKDF of it */
+        return inst->make == MAKE_COPY ? share(s, only, inst) : derive_link(s, only, inst);
+    return !inst->linked || link(s, inst);
 }

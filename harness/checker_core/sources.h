@@ -9,13 +9,22 @@
 
 #include "state.h"
 
-typedef struct inst {     /* one successful create: an instance of its key id */
+#define MAKE_READ MAKES     /* not a create: a successful export waiting to be resolved */
+
+typedef struct inst {     /* one successful create (an instance of its key id), or an export */
     uint64_t call, ret;
-    uint32_t src;         /* copy / derive_from: the source id */
+    uint32_t src;         /* copy / derive_from: the source id; MAKE_READ: the key */
     uint32_t usage, alg, bits;   /* copy: the requested usage and algorithm; derive_from: bits */
-    uint8_t make;         /* MAKE_* of checker_core.h */
-    uint8_t resolved, busy, refs;
-    desc_t plain;         /* lifetime and key; derive_from: its description, material unknown */
+    uint32_t refs;        /* its op, its id's list, the heap, and its union-find children */
+    uint8_t make;         /* MAKE_* of checker_core.h, or MAKE_READ */
+    uint8_t resolved, busy, linked;   /* linked: a node of the material union-find */
+    uint16_t vallen;      /* root of the union-find: the material's length, once known */
+    const uint8_t *val;   /* its bytes (in a record or a chunk: valid until the end) */
+    struct inst *parent;  /* union-find: an instance sharing its material (NULL: a root) */
+    struct inst *derived; /* root: the derive_from instances made from its material */
+    struct inst *sibling; /* the next one in that list */
+    desc_t plain;         /* lifetime and key; derive_from: its description, material unknown;
+                             MAKE_READ: the exported bytes (mat, matlen) */
     const uint8_t *salt;  /* derive_from */
     state_t descs;        /* the descriptions it may give its key, once resolved */
     struct inst *next;    /* the free list */
@@ -57,8 +66,10 @@ int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret);
 /* Forget what no copy invoked at or after watermark can read (partition._StreamSources.prune). */
 void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark);
 
-/* Resolve a copy's or derive_from's descriptions from its candidate source instances; 0 if
- * they do not fit (undecided) or memory is short. */
+/* Resolve a copy's or derive_from's descriptions from its candidate source instances, or what
+ * an export (MAKE_READ) teaches about the material of the instance it read; 0 if they do not
+ * fit (undecided: too many descriptions, a derivation from an unknown material, one material
+ * seen as two values) or memory is short. */
 int inst_resolve(sources_ctx_t *s, inst_t *inst);
 
 #endif /* PSA_STRESS_CHECKER_SOURCES_H */

@@ -1,0 +1,170 @@
+"""Key material shared across key ids: a copy holds its source's bytes, a key derived from a
+stored key holds HKDF of its bytes (docs/checker.md §2, "Material across keys").
+
+Public API::
+
+    MaterialLinks()
+        .alias(target, candidates)     # a copy or derive_from create (KeyOp) was resolved
+        .reveal(export, candidates)    # a successful export (KeyOp) was resolved
+        .conflicts                     # [Conflict]: bytes no sequential execution explains
+    Conflict: key, message, calls (the history Calls that prove it)
+
+The per-key check binds a generated key's unknown material inside its own partition only. This
+module carries what one key's history teaches about another's: a union-find over create
+*instances* (KeyOps of rule ``model._create``). Every deduction holds in every linearization of
+a correct execution (docs/checker.md §2), so a conflict is never a false alarm:
+
+- an instance created by a copy whose only candidate source instance is S holds S's bytes: the
+  two instances share one material (``alias``);
+- a successful export whose key id has exactly one candidate instance I (same rule as a copy's
+  candidates: I.call < export.ret, not removed by a create or destroy that returned before the
+  export was invoked) read I: I's material is the exported bytes (``reveal``);
+- an instance derived by derive_from from exactly one candidate S holds HKDF-SHA-256 of S's
+  bytes (when the derived type's material is raw bytes), computed once S's bytes are known.
+
+A copy or export with several candidate instances teaches nothing here (its own partition still
+checks it against every candidate's description): the approximation listed in docs/checker.md.
+Nodes live on their KeyOps (``KeyOp.node``): memory follows the instances still referenced.
+"""
+from scenarios import model as psa
+
+
+class Conflict:
+    __slots__ = ("key", "message", "calls")
+
+    def __init__(self, key, message, calls):
+        self.key = key
+        self.message = message
+        self.calls = calls
+
+
+class _Node:
+    """One instance's material: a union-find node; the root holds what is known."""
+    __slots__ = ("parent", "value", "witness", "derived", "create", "shared")
+
+    def __init__(self, create):
+        self.parent = None
+        self.value = None          # root: the bytes (hex), once known
+        self.witness = None        # root: the Call that taught them
+        self.derived = None        # root: [(node, derive_from Call)] computed from its bytes
+        self.create = create       # the create Call of the instance
+        self.shared = False        # root: its material is linked to another instance's
+
+
+class MaterialLinks:
+    """See the module docstring."""
+
+    def __init__(self):
+        self.conflicts = []
+
+    def alias(self, target, candidates):
+        """``target``: a copy's or derive_from's create KeyOp whose descriptions were just
+        computed from ``candidates`` (the source instances)."""
+        if len(candidates) != 1:
+            return
+        source = candidates[0]
+        if source.node is None and not _unknown(source.descs) and target.node is None:
+            return                 # known bytes on both sides: the partitions check them
+        call = target.source
+        if call.op == "copy":
+            self._union(self._node(source), self._node(target), call)
+        elif _derived_material_is_raw(call.args):
+            root, node = self._find(self._node(source)), self._node(target)
+            root.derived = (root.derived or []) + [(node, call)]
+            root.shared = self._find(node).shared = True
+            if root.value is not None:
+                self._propagate(root, [(self._node(target), call)])
+
+    def reveal(self, export, candidates):
+        """A successful export whose key's candidate instances are ``candidates``."""
+        if len(candidates) != 1:
+            return
+        instance = candidates[0]
+        if instance.node is None and not _unknown(instance.descs):
+            return                 # nothing links to it: its partition checks the bytes
+        self._learn(self._node(instance), export.want, export.source, instance.source)
+
+    # ---- union-find ----
+
+    def _node(self, op):
+        node = op.node
+        if node is None:
+            node = op.node = _Node(op.source)
+            known = _known_material(op.descs)
+            if known is not None:
+                self._learn(node, known, op.source)
+        return node
+
+    @staticmethod
+    def _find(node):
+        while node.parent is not None:
+            if node.parent.parent is not None:
+                node.parent = node.parent.parent
+            node = node.parent
+        return node
+
+    def _union(self, a, b, why):
+        a, b = self._find(a), self._find(b)
+        if a is b:
+            return
+        b.parent = a
+        a.shared = True
+        derived_a, derived_b = a.derived or [], b.derived or []
+        a.derived = (derived_a + derived_b) or None
+        if b.value is not None and a.value is None:
+            a.value, a.witness = b.value, b.witness
+            self._propagate(a, derived_a)
+        elif b.value is not None and a.value != b.value:
+            self._conflict(a, b.value, b.witness, why)
+        elif a.value is not None:
+            self._propagate(a, derived_b)
+
+    def _learn(self, node, value, witness, via=None):
+        """The node's material is ``value``, as ``witness`` shows (of the instance created by
+        ``via``)."""
+        root = self._find(node)
+        if root.value is None:
+            root.value, root.witness = value, witness
+            self._propagate(root, root.derived or [])
+        elif root.value != value:
+            self._conflict(root, value, witness, via if root.shared else None)
+
+    def _propagate(self, root, derived):
+        for node, call in derived:
+            args = call.args
+            value = psa._hkdf_sha256(bytes.fromhex(args["salt"]), bytes.fromhex(root.value),
+                                     bytes.fromhex(args["info"]), args["bits"] // 8).hex()
+            self._learn(node, value, call, call)
+
+    def _conflict(self, root, value, witness, why):
+        """Two values for one material; within one instance (nothing shared) the key's own
+        partition reports it."""
+        if not root.shared and why is None:
+            return
+        calls = [c for c in (root.create, why, root.witness, witness) if c is not None]
+        calls = sorted({c.line: c for c in calls}.values(), key=lambda c: c.line)
+        key = witness.args.get("key") if witness.op == "export" else witness.out.get("key")
+        self.conflicts.append(Conflict(key, (
+            f"one key material, shared through copies or derivations from the instance created "
+            f"at line {root.create.line}, is {psa._short(root.value)} (line "
+            f"{root.witness.line}) and {psa._short(value)} (line {witness.line}): a copy holds "
+            f"its source's bytes and a key derived from a stored key HKDF of them"), calls))
+
+
+def _unknown(descs):
+    return descs is None or any(d[psa.MATERIAL] is None for d in descs)
+
+
+def _known_material(descs):
+    """The one material every description has, if it is known bytes."""
+    if not descs:
+        return None
+    materials = {d[psa.MATERIAL] for d in descs}
+    if len(materials) != 1:
+        return None
+    material = next(iter(materials))
+    return material if material is not None and ":" not in material else None
+
+
+def _derived_material_is_raw(args):
+    return psa._raw_bytes_type(args["type"]) and args["bits"] % 8 == 0 and args["bits"] > 0
