@@ -7,6 +7,7 @@ Public API::
         .alias(target, candidates)     # a copy or derive_from create (KeyOp) was resolved
         .reveal(export, candidates)    # a successful export (KeyOp) was resolved
         .conflicts                     # [Conflict]: bytes no sequential execution explains
+        .weakened                      # key -> why its check is weaker than exact (below)
     Conflict: key, message, calls (the history Calls that prove it)
 
 The per-key check binds a generated key's unknown material inside its own partition only. This
@@ -22,11 +23,21 @@ a correct execution (docs/checker.md §2), so a conflict is never a false alarm:
 - an instance derived by derive_from from exactly one candidate S holds HKDF-SHA-256 of S's
   bytes (when the derived type's material is raw bytes), computed once S's bytes are known.
 
-A copy or export with several candidate instances teaches nothing here (its own partition still
-checks it against every candidate's description): the approximation listed in docs/checker.md.
+A copy or export with several candidate instances, one of them of unknown material, teaches
+nothing here (its own partition still checks it against every candidate's description); a copy
+whose candidate is a copy still in flight, or a copy cycle, takes "any key" from it. Both are
+approximations (docs/checker.md §8), and each key they touch is counted in ``weakened``.
 Nodes live on their KeyOps (``KeyOp.node``): memory follows the instances still referenced.
 """
 from scenarios import model as psa
+
+ANY_KEY = ("a copy read a candidate that was itself a copy still in flight (or a copy cycle): "
+           "that candidate stands for any key")
+SEVERAL_SOURCES = ("copied or derived from one of several source instances, one of unknown "
+                   "material: its bytes are not tied to its source's")
+SEVERAL_INSTANCES = ("an export that may have read one of several instances, one of unknown "
+                     "material, ties no bytes across keys")
+WILDCARD = "a pending create with no id may have made it (added to every volatile id)"
 
 
 class Conflict:
@@ -56,11 +67,19 @@ class MaterialLinks:
 
     def __init__(self):
         self.conflicts = []
+        self.weakened = {}
+
+    def weaken(self, key, why):
+        self.weakened.setdefault(key, why)
 
     def alias(self, target, candidates):
         """``target``: a copy's or derive_from's create KeyOp whose descriptions were just
         computed from ``candidates`` (the source instances)."""
+        if any(c.descs is None for c in candidates):
+            self.weaken(target.key, ANY_KEY)
         if len(candidates) != 1:
+            if any(_unknown(c.descs) or c.node is not None for c in candidates):
+                self.weaken(target.key, SEVERAL_SOURCES)
             return
         source = candidates[0]
         if source.node is None and not _unknown(source.descs) and target.node is None:
@@ -78,6 +97,8 @@ class MaterialLinks:
     def reveal(self, export, candidates):
         """A successful export whose key's candidate instances are ``candidates``."""
         if len(candidates) != 1:
+            if any(_unknown(c.descs) or c.node is not None for c in candidates):
+                self.weaken(export.key, SEVERAL_INSTANCES)
             return
         instance = candidates[0]
         if instance.node is None and not _unknown(instance.descs):

@@ -36,7 +36,7 @@ It computes exactly what ``linearizability.check(model, calls)`` computes over
 import heapq
 
 from scenarios import model as psa
-from scenarios.materials import MaterialLinks
+from scenarios.materials import WILDCARD, MaterialLinks
 from scenarios.linearizability import INF as _INF
 from scenarios.linearizability import (_SMALL, CONTEXT_OPS, UNKNOWN, VIOLATION, Chain,
                                        OutOfBudget, explain_segment, segment_ends)
@@ -252,6 +252,7 @@ class StreamCheck:
     def _new_key(self, key):
         entry = self.keys[key] = _Key(self.init)
         if self.wildcards and psa.VOLATILE_MIN <= key <= psa.VOLATILE_MAX:
+            self.links.weaken(key, WILDCARD)
             for wildcard in self.wildcards:
                 self._add_create(key, entry, self._wild_op(wildcard, key))
         return entry
@@ -278,6 +279,7 @@ class StreamCheck:
     def _add_wildcard(self, op):
         self.wildcards.append(op)
         for key in [k for k in self.keys if psa.VOLATILE_MIN <= k <= psa.VOLATILE_MAX]:
+            self.links.weaken(key, WILDCARD)
             self._add_create(key, self.keys[key], self._wild_op(op, key))
         for key in [k for k in self.done if psa.VOLATILE_MIN <= k <= psa.VOLATILE_MAX]:
             self._register(key, self._wild_op(op, key))

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from scenarios import materials
 from scenarios.check import check_file, check_history, format_text
 from scenarios.history import HistoryError, parse
 from scenarios.model import extend_usage
@@ -61,6 +62,10 @@ VIOLATIONS = {
     # two copies of one generated key export different bytes
     "violation_two_copies_of_generated_differ": ("material", 0x40000003, {2, 5, 6},
                                                  "a copy holds its source's bytes"),
+    # a copy overlapping 40 instances of its source (no cap widens it to "any key") exports
+    # bytes none of them had
+    "violation_copy_of_forty_instances_other_bytes": ("linearizability", 0x40000002, {2, 83},
+                                                      "material ffff"),
     # K destroyed twice, then re-created and copied: only K is violated, its copy is legal
     "violation_only_the_guilty_key": ("linearizability", 0x40000001, {3, 4},
                                       "nothing to destroy"),
@@ -204,3 +209,55 @@ def test_service_failure_is_an_unknown_effect_only_under_injected_lock_failures(
     result = check_file(_service_failure_history(tmp_path, faults=False))
     assert result.verdict == "violation"
     assert result.violations[0].kind == "static"
+
+
+def _double_destroys(keys):
+    attrs = {"lifetime": 0, "id": 0, "type": 9216, "bits": 128, "usage": 3, "alg": 0}
+    records, stamp = [], 0
+    for index, key in enumerate(keys):
+        for seq, (op, args, out) in enumerate((
+                ("import", dict(attrs, material=f"{index:02x}" * 16), {"key": key}),
+                ("destroy", {"key": key}, None), ("destroy", {"key": key}, None))):
+            records.append({"thread": index, "seq": seq, "op": op, "call": stamp + 1,
+                            "ret": stamp + 2, "status": "SUCCESS", "args": args,
+                            **({"out": out} if out else {})})
+            stamp += 2
+    return as_history(sorted(records, key=lambda r: r["call"]), len(keys))
+
+
+def test_text_report_has_one_block_per_root_cause_and_all_shows_each():
+    result = check_history(_double_destroys([0x40000001, 0x40000002, 0x40000003]))
+    assert len(result.violations) == 3 and len({v.cause for v in result.violations}) == 1
+    assert result.violations[0].cause == ("linearizability: destroy -> SUCCESS breaks rule "
+                                          "destroy (scenarios/model.py)")
+    short, full = format_text(result), format_text(result, all=True)
+    assert short.count("root cause 1/1") == 1 and "(3 violations; --all shows each)" in short
+    assert short.count("[linearizability] key") == 1
+    assert full.count("[linearizability] key") == 3
+    assert result.to_json()["violations"][0]["cause"] == result.violations[0].cause
+
+
+def test_check_compares_the_end_line_s_live_set():
+    """An end line listing a key the history destroyed for good is a final-state violation of
+    ``check`` itself; without ``final`` only the calls are checked."""
+    path = fixture("violation_live_lists_a_destroyed_key")
+    result = check_file(path)
+    assert result.verdict == "violation"
+    assert [v.kind for v in result.violations] == ["final-state"]
+    assert "[final-state]" in format_text(result)
+    assert check_file(path, final=False).verdict == "ok"
+    assert check_file(fixture("ok_live_agrees")).verdict == "ok"
+
+
+def test_every_approximation_is_counted_per_key():
+    """A copy of one of two instances, one of unknown material, is not tied to its source's
+    bytes; a pending create with no id is a create of every volatile key: both are counted in
+    the verdict, which stays ok."""
+    result = check_file(fixture("ok_copy_of_generated_two_candidates"))
+    assert result.verdict == "ok"
+    assert result.weakened == [{"key": 0x40000002, "reason": materials.SEVERAL_SOURCES}]
+    assert "1 key not fully checked: copied or derived from one of several" in format_text(result)
+    assert result.to_json()["weakened"] == result.weakened
+    pending = check_file(fixture("ok_pending_create_unseen"))
+    assert {w["reason"] for w in pending.weakened} == {materials.WILDCARD}
+    assert check_file(fixture("ok_copy_of_generated_shares_bytes")).weakened == []
