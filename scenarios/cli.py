@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -114,25 +115,58 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("run.py: interrupted", file=sys.stderr)
         return EXIT_HARNESS
+    except BrokenPipeError:         # the reader of stdout went away (| head): nothing to say
+        _drop_stdout()
+        return EXIT_FAILURE         # the result could not be shown in full
     except Exception as error:      # a bug in psa-stress itself: one line, traceback to a file
-        path = save_traceback(getattr(args, "report_directory", None))
-        print(f"run.py: harness error: {type(error).__name__}: {error} (traceback: "
-              f"{os.path.relpath(path)})", file=sys.stderr)
+        print(f"run.py: harness error: {type(error).__name__}: {error} ("
+              f"{_saved_traceback(getattr(args, 'report_directory', None))})", file=sys.stderr)
         return EXIT_HARNESS
 
 
 def save_traceback(directory):
-    """Write the current exception's traceback to <report dir>/harness-error.txt, or, before a
-    report directory exists, to reports/harness-error-<time>.txt."""
+    """Write the current exception's traceback to a new file <report dir>/harness-error.txt, or,
+    before a report directory exists, reports/harness-error-<time>.txt (-2, -3... when taken)."""
     if directory:
-        path = os.path.join(directory, "harness-error.txt")
+        stem = os.path.join(directory, "harness-error")
     else:
         directory = report.REPORTS_DIR
-        path = os.path.join(directory, f"harness-error-{time.strftime('%Y%m%d-%H%M%S')}.txt")
+        stem = os.path.join(directory, f"harness-error-{time.strftime('%Y%m%d-%H%M%S')}")
     os.makedirs(directory, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
+    path, number = f"{stem}.txt", 1
+    while True:
+        try:
+            handle = open(path, "x", encoding="utf-8")
+            break
+        except FileExistsError:
+            number += 1
+            path = f"{stem}-{number}.txt"
+    with handle:
         handle.write(traceback.format_exc())
     return path
+
+
+def _saved_traceback(directory):
+    try:
+        return f"traceback: {os.path.relpath(save_traceback(directory))}"
+    except OSError as error:
+        return f"the traceback could not be saved: {error.strerror}"
+
+
+def _drop_stdout():
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _show(text, stream=None):
+    """Print a command's result; a closed pipe (| head) ends the output, not the command."""
+    try:
+        print(text, file=stream or sys.stdout, flush=True)
+    except BrokenPipeError:
+        _drop_stdout()
 
 
 def cmd_repro(args):
@@ -154,21 +188,30 @@ def cmd_repro(args):
     finally:
         progress.close()
     if args.json:
-        print(json.dumps(outcomes, indent=2))
+        _show(json.dumps(outcomes, indent=2))
     for outcome in outcomes:
-        print(f"{outcome['id']} {outcome['signature']}: reproduced {outcome['reproduced']}/"
-              f"{outcome['replays']}\n  {outcome['command']}", file=sys.stderr if args.json
-              else sys.stdout)
+        _show(f"{outcome['id']} {outcome['signature']}: reproduced {outcome['reproduced']}/"
+              f"{outcome['replays']}\n  {outcome['command']}", sys.stderr if args.json else None)
     return EXIT_FAILURE if any(o["reproduced"] for o in outcomes) else EXIT_CLEAN
 
 
 def cmd_merge(args):
-    reports = [summary.load(directory) for directory in args.reports]
+    directories = {}      # real path -> the name given first: a report named twice counts once
+    for name in args.reports:
+        real = os.path.realpath(os.path.dirname(name) if name.endswith(".json") else name)
+        directories.setdefault(real, name)
+    if args.out and os.path.realpath(args.out) in directories:
+        raise SetupError(f"--out {args.out}: is one of the reports being merged")
+    reports = [summary.load(directory) for directory in directories.values()]
     data = summary.merge(reports)
     directory = args.out or report.new_report_dir(label="merged")
-    os.makedirs(directory, exist_ok=True)
-    report.write(directory, data)
-    print(json.dumps(data, indent=2) if args.json else report.terminal(data, directory))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        report.write(directory, data)
+    except OSError as error:
+        raise SetupError(f"--out {directory}: cannot write the report ({error.strerror})") \
+            from None
+    _show(json.dumps(data, indent=2) if args.json else report.terminal(data, directory))
     return EXIT_CLEAN if data["verdict"] == "clean" else EXIT_FAILURE
 
 
@@ -179,36 +222,47 @@ def cmd_check(args):
         result = check.check_file(args.history)
     except HistoryError as error:
         raise SetupError(f"{args.history}: {error}") from None
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print(check.format_text(result))
+    _show(json.dumps(result.to_json(), indent=2) if args.json else check.format_text(result))
     return EXIT_CLEAN if result.verdict == "ok" else EXIT_FAILURE
 
 
 def cmd_convert(args):
-    """A binary history (a directory written by the driver) to its JSON Lines form."""
+    """A binary history (a directory written by the driver) to its JSON Lines form, written to
+    a temporary file beside the output and renamed over it only once complete."""
     if not history_binary.is_binary(args.binary):
         raise SetupError(f"{args.binary}: not a binary history (a directory with header.json)")
+    source = os.path.realpath(args.binary)
+    if os.path.realpath(args.output).startswith(source + os.sep):
+        raise SetupError(f"{args.output}: inside the history it would be converted from")
     try:
-        with open(args.output, "w", encoding="utf-8") as stream:
-            calls = history_binary.to_jsonl(args.binary, stream)
+        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", delete=False,
+                                             dir=os.path.dirname(os.path.abspath(args.output)),
+                                             prefix=".convert-", suffix=".jsonl")
+    except OSError as error:
+        raise SetupError(f"{args.output}: {error.strerror}") from None
+    try:
+        with handle:
+            calls = history_binary.to_jsonl(args.binary, handle)
+        os.chmod(handle.name, 0o644)
+        os.replace(handle.name, args.output)
     except HistoryError as error:
         raise SetupError(f"{args.binary}: {error}") from None
     except OSError as error:
         raise SetupError(f"{args.output}: {error.strerror}") from None
-    print(f"{args.output}: {calls} calls")
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+    _show(f"{args.output}: {calls} calls")
     return EXIT_CLEAN
 
 
 def cmd_list(args):
     if args.json:
-        print(json.dumps([{"name": s.name, "attacks": s.attacks,
+        _show(json.dumps([{"name": s.name, "attacks": s.attacks,
                            "default": s.name in catalog.DEFAULT_SUITE}
                           for s in catalog.SCENARIOS], indent=2))
         return EXIT_CLEAN
-    for scenario in catalog.SCENARIOS:
-        print(f"{scenario.name:<20} {scenario.attacks}")
+    _show("\n".join(f"{s.name:<20} {s.attacks}" for s in catalog.SCENARIOS))
     return EXIT_CLEAN
 
 

@@ -17,7 +17,10 @@ A signature's id is the first 12 hex digits of its SHA-256: short enough for a c
 import hashlib
 import os
 import re
+import signal
 from dataclasses import dataclass, field
+
+from scenarios.source import SetupError
 
 _FRAME = re.compile(r"^\s*#(\d+)\s+(\S+)\s+(\S+)")
 _LOCATION = re.compile(r"^(.*?):(\d+)(?::(\d+))?$")
@@ -28,6 +31,10 @@ _SANITIZER_KIND = re.compile(r"(?:Thread|Address)Sanitizer: ([^(\n]+?)(?: \(| on
 _NUMBERS = re.compile(r"0x[0-9a-f]+|\d+")
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+| \(pid=\d+\)")
 _LIBRARY_DIRS = ("/library/", "/include/mbedtls/", "/include/psa/", "/tf-psa-crypto/")
+# A crash message names its signal ("signal SIGBUS") or describes it ("fatal signal Bus error").
+_SIGNAL_NAMES = {signal.strsignal(number): number.name for number in signal.Signals
+                 if signal.strsignal(number)}
+_CRASH_SIGNAL = re.compile(r"signal (.+)$")
 _RUNTIME_FUNCTIONS = re.compile(r"^(__tsan|__asan|__ubsan|__interceptor|__sanitizer|pthread_|"
                                 r"malloc$|calloc$|free$|realloc$|memcpy$|memset$|memmove$|<null>)")
 
@@ -138,10 +145,17 @@ def failure_signature(failure, check=None):
     if kind in ("violation", "unknown") and check and check.get("violations"):
         return violation_signature(check["violations"][0])
     if kind == "crash":
-        return f"crash: {failure['message'].rsplit(' ', 1)[-1]}"
+        return f"crash: {crash_signal(failure['message'])}"
     if kind == "invariant":
         return f"invariant: {_NUMBERS.sub('N', failure['message'])}"
     return kind
+
+
+def crash_signal(message):
+    """The signal's name (SIGSEGV) of a crash message, whichever way the message names it."""
+    match = _CRASH_SIGNAL.search(message)
+    text = match.group(1).strip() if match else message
+    return _SIGNAL_NAMES.get(text, text)
 
 
 def signature_id(signature):
@@ -213,13 +227,14 @@ def is_known(signature, known):
 
 def load_known(path):
     """Accepted signatures: one per line, either the signature text or its 12-digit id; text
-    after '#' is a comment. A missing file is an empty set."""
-    if not path or not os.path.isfile(path):
+    after '#' is a comment. A missing file is an empty set (the command line refuses a missing
+    file other than the default one); an unreadable one is a SetupError."""
+    if not path or not os.path.exists(path):
         return frozenset()
-    known = set()
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            text = line.split("#", 1)[0].strip()
-            if text:
-                known.add(text)
-    return frozenset(known)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else f"not UTF-8 ({error.reason})"
+        raise SetupError(f"--known-signatures {path}: {reason}") from None
+    return frozenset(text for text in (line.split("#", 1)[0].strip() for line in lines) if text)

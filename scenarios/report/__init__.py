@@ -6,7 +6,7 @@ import json
 import os
 
 from scenarios.report import junit, page, sarif, summary
-from scenarios.source import REPO
+from scenarios.source import REPO, SetupError
 
 REPORTS_DIR = os.path.join(REPO, "reports")
 FILES = {"summary.md": summary.markdown, "index.html": page.render, "junit.xml": junit.render,
@@ -14,14 +14,25 @@ FILES = {"summary.md": summary.markdown, "index.html": page.render, "junit.xml":
 
 
 def new_report_dir(root=REPORTS_DIR, label=""):
+    """A new directory under ``root``, named by the time: created atomically (os.mkdir), so two
+    sessions starting in the same second get different names. SetupError when ``root`` cannot
+    hold it."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + (f"-{label}" if label else "")
-    path = os.path.join(root, stamp)
-    suffix = 1
-    while os.path.exists(path):
-        suffix += 1
-        path = os.path.join(root, f"{stamp}-{suffix}")
-    os.makedirs(path)
-    return path
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise SetupError(f"--reports-dir {root}: not a directory")
+    try:
+        os.makedirs(root, exist_ok=True)
+        for suffix in range(1, 1000):
+            path = os.path.join(root, stamp if suffix == 1 else f"{stamp}-{suffix}")
+            try:
+                os.mkdir(path)
+                return path
+            except FileExistsError:
+                continue
+    except OSError as error:
+        raise SetupError(f"--reports-dir {root}: cannot create a report directory there "
+                         f"({error.strerror})") from None
+    raise SetupError(f"--reports-dir {root}: 999 report directories named {stamp} already")
 
 
 def write(directory, data):

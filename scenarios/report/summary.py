@@ -11,6 +11,10 @@ from scenarios.source import SetupError
 FORMAT = "psa-stress-report"
 VERSION = 2
 DEFAULT_TREES = ("submodule", "debian-source")
+# what load() checks of a report: the members merge and repro read first
+_TOP_LEVEL = {"mbedtls": dict, "variant": str, "runs": list, "failures": list, "shards": list,
+              "budget_seconds": (int, float), "elapsed_seconds": (int, float)}
+_JSON_TYPES = {dict: "object", str: "string", list: "array", (int, float): "number"}
 
 
 def now():
@@ -86,7 +90,16 @@ def throughput(runs):
 
 
 def merge(reports):
-    """One report from several (shards of one nightly): same tree and variant required."""
+    """One report from several (shards of one nightly): same tree and variant required. A
+    report that lacks a field the merge reads is a SetupError naming it."""
+    try:
+        return _merge(reports)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise SetupError(f"cannot merge: a report has a missing or malformed field "
+                         f"({type(error).__name__}: {error})") from None
+
+
+def _merge(reports):
     first = reports[0]
     for other in reports[1:]:
         if other["mbedtls"]["fingerprint"] != first["mbedtls"]["fingerprint"]:
@@ -126,6 +139,13 @@ def load(directory):
     if data.get("version") != VERSION:
         raise SetupError(f"{path}: report format version {data.get('version')}, this psa-stress "
                          f"reads version {VERSION}")
+    for name, kind in _TOP_LEVEL.items():
+        if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
+            raise SetupError(f"{path}: malformed report: {name} must be a JSON "
+                             f"{_JSON_TYPES[kind]}")
+    for name in ("runs", "failures"):
+        if not all(isinstance(item, dict) for item in data[name]):
+            raise SetupError(f"{path}: malformed report: {name} must hold objects")
     return data
 
 
