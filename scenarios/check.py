@@ -95,7 +95,7 @@ def check_file(path, budget=DEFAULT_BUDGET, final=True):
     fast = fast_check.fast_ok(path)    # accept-only: anything else is checked below
     if fast is not None:
         result = CheckResult(path, fast.calls, True)
-        result.partitions_ok, result.fast_path = fast.keys, True
+        result.partitions_ok, result.fast_path, result.weakened = fast.keys, True, fast.weakened
         header = history_module.open_history(path).header
         result.stopped = FaultRules(header).stopped(header)
     else:

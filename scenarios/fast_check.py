@@ -3,7 +3,8 @@
 Public API::
 
     run_core(path) -> CoreAnswer | None   # None: no library, or not a complete binary history
-    CoreAnswer: ok (bool), calls, keys (partitions), seconds, why (reason when not ok)
+    CoreAnswer: ok (bool), calls, keys (partitions), seconds, why (reason when not ok),
+                weakened ([{key, reason}]: keys checked by an approximation, as Python's)
     fast_ok(path) -> CoreAnswer | None    # the answer only when it is ok
     library() -> ctypes.CDLL | None       # the core, built on demand (cached)
 
@@ -26,13 +27,13 @@ import time
 
 from scenarios import history_binary
 from scenarios import model as psa
-from scenarios import model_use
+from scenarios import materials, model_use
 from scenarios.history import CREATE_OPS, Call, HistoryError
 
 REPO = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
 CORE_DIR = os.path.join(REPO, "harness", "checker_core")
 TARGET = "psa_stress_checker_core"
-VERSION = 2       # checker_core.h CORE_VERSION, and the layout of the configuration below
+VERSION = 3       # checker_core.h CORE_VERSION, and the layout of the configuration below
 MAX_OPS, MAX_FIELDS, CFG_FIELDS = 64, 24, 6
 # record fields in the order of core.h's enum field, with the type the core reads (salt: may be
 # absent, then derive and derive_from are left to Python)
@@ -48,6 +49,10 @@ OPTIONAL_FIELDS = {"salt"}
  COPY_DENIED, COPY_BAD_ARG, DERIVE_SOURCE, DERIVE_DENIED) = range(13)
 MAKES = {"import": 1, "generate": 2, "derive": 3, "copy": 4, "derive_from": 5}
 MAKE_NONE, MAKE_PRESENT = 0, 6
+# core_check's out[] (checker_core.h): records, keys, n, then n keys checked by an approximation
+OUT_WEAK, OUT_WEAK_IDS, CORE_OUT = 2, 3, 3 + 4096
+WEAK_REASONS = {1: materials.ANY_KEY, 2: materials.SEVERAL_SOURCES,
+                3: materials.SEVERAL_INSTANCES}
 CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY = range(3)
 _KEY_ACTIONS = {psa._present: PRESENT, psa._absent: ABSENT, psa._destroy: DESTROY,
                 psa._export: EXPORT, psa._export_denied: EXPORT_DENIED,
@@ -64,14 +69,16 @@ _loaded = []
 
 
 class CoreAnswer:
-    __slots__ = ("ok", "calls", "keys", "seconds", "why")
+    __slots__ = ("ok", "calls", "keys", "seconds", "why", "weakened")
 
-    def __init__(self, ok, calls, keys, seconds, why):
+    def __init__(self, ok, calls, keys, seconds, why, weakened=()):
         self.ok = ok
         self.calls = calls
         self.keys = keys
         self.seconds = seconds
         self.why = why
+        self.weakened = [{"key": value & 0xFFFFFFFF, "reason": WEAK_REASONS[value >> 32]}
+                         for value in weakened]   # as check.CheckResult.weakened
 
 
 def _sample(op, status, variant, out_key=0):
@@ -230,12 +237,13 @@ def run_core(path):
     threads = sorted(name for name in os.listdir(path) if name.startswith("thread-"))
     paths = (ctypes.c_char_p * max(len(threads), 1))(
         *[os.fsencode(os.path.join(path, name)) for name in threads])
-    out, why = (ctypes.c_int64 * 2)(), ctypes.create_string_buffer(256)
+    out, why = (ctypes.c_int64 * CORE_OUT)(), ctypes.create_string_buffer(256)
     config, consts = config
     ok = lib.core_check((ctypes.c_int64 * len(config))(*config), len(config), consts, paths,
                         len(threads), records, out, why, len(why))
+    weak = out[OUT_WEAK_IDS:OUT_WEAK_IDS + out[OUT_WEAK]]
     return CoreAnswer(ok == 1, out[0], out[1], time.perf_counter() - started,
-                      why.value.decode(errors="replace"))
+                      why.value.decode(errors="replace"), weak)
 
 
 def fast_ok(path):

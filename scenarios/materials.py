@@ -78,7 +78,7 @@ class MaterialLinks:
         if any(c.descs is None for c in candidates):
             self.weaken(target.key, ANY_KEY)
         if len(candidates) != 1:
-            if any(_unknown(c.descs) or c.node is not None for c in candidates):
+            if any(_unknown(c.descs) for c in candidates):
                 self.weaken(target.key, SEVERAL_SOURCES)
             return
         source = candidates[0]
@@ -97,7 +97,7 @@ class MaterialLinks:
     def reveal(self, export, candidates):
         """A successful export whose key's candidate instances are ``candidates``."""
         if len(candidates) != 1:
-            if any(_unknown(c.descs) or c.node is not None for c in candidates):
+            if any(_unknown(c.descs) for c in candidates):
                 self.weaken(export.key, SEVERAL_INSTANCES)
             return
         instance = candidates[0]

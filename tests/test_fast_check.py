@@ -341,6 +341,7 @@ def test_real_copy_and_derive_histories_are_accepted_with_python_s_counts(core, 
         assert python.verdict == "ok"
         assert answer.ok, answer.why
         assert (answer.calls, answer.keys) == (python.calls, python.partitions_ok)
+        assert answer.weakened == python.weakened     # the same keys, the same reasons
 
 
 class Records:

@@ -198,7 +198,7 @@ int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *
     c.why = why;
     c.whylen = whylen;
     why[0] = '\0';
-    out[0] = out[1] = 0;
+    memset(out, 0, CORE_OUT * sizeof *out);
     cursor_t *cur = calloc((size_t)npaths + 1, sizeof *cur);
     void **maps = calloc((size_t)npaths + 1, sizeof *maps);
     size_t *lens = calloc((size_t)npaths + 1, sizeof *lens);
@@ -209,7 +209,11 @@ int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *
     ok = ok && merge(&c, cur, npaths, &out[0]) && feed_finish(&c);
     if (ok && out[0] != records)
         ok = undecided(&c, "end.json's record count differs from the thread files", 0);
-    out[1] = (int64_t)c.nseen;
+    out[OUT_KEYS] = (int64_t)c.nseen;
+    long weak = ok ? sources_weakened(&c.src, &out[OUT_WEAK_IDS], CORE_MAX_WEAK) : 0;
+    if (weak < 0)
+        ok = undecided(&c, "more keys checked by an approximation than the core reports", 0);
+    out[OUT_WEAK] = weak < 0 ? 0 : weak;
     for (int i = 0; maps && i < npaths; i++)
         if (maps[i] != NULL)
             munmap(maps[i], lens[i]);

@@ -6,9 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORE_VERSION 2
+#define CORE_VERSION 3
 #define CORE_MAX_OPS 64         /* operation codes of the binary layout */
 #define CORE_MAX_FIELDS 24
+/* core_check's out[]: records, key ids seen, the number n of keys checked by an approximation
+ * (scenarios/materials.py), then n entries reason << 32 | id (n <= CORE_MAX_WEAK, else
+ * undecided). */
+enum { OUT_RECORDS, OUT_KEYS, OUT_WEAK, OUT_WEAK_IDS, CORE_MAX_WEAK = 4096,
+       CORE_OUT = OUT_WEAK_IDS + CORE_MAX_WEAK };
+enum { WEAK_ANY_KEY = 1, WEAK_SEVERAL_SOURCES, WEAK_SEVERAL_INSTANCES };   /* materials.py's */
 
 /* Layout of the configuration array cfg[]. */
 enum {

@@ -85,11 +85,34 @@ void sources_free(sources_t *l)
 
 void sources_ctx_free(sources_ctx_t *s)
 {
+    free(s->weak);
     while (s->chunks != NULL) {
         chunk_t *next = s->chunks->next;
         free(s->chunks);
         s->chunks = next;
     }
+}
+
+static int by_value(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+long sources_weakened(sources_ctx_t *s, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    if (s->nweak == 0)
+        return 0;
+    qsort(s->weak, s->nweak, sizeof *s->weak, by_value);   /* by id, then first first */
+    for (size_t i = 0; i < s->nweak; i++) {
+        if (i > 0 && s->weak[i] >> 32 == s->weak[i - 1] >> 32)
+            continue;
+        if (n == max)
+            return -1;
+        out[n++] = (int64_t)((s->weak[i] & 3) << 32 | s->weak[i] >> 32);
+    }
+    return (long)n;
 }
 
 static int grow(void **items, uint32_t *cap, size_t size)
@@ -100,6 +123,17 @@ static int grow(void **items, uint32_t *cap, size_t size)
         return 0;
     *items = more;
     *cap = n;
+    return 1;
+}
+
+/* The key's check is weaker than exact for this reason (materials.py's weaken); 0 if memory is
+ * short. */
+static int weaken(sources_ctx_t *s, uint32_t id, unsigned reason)
+{
+    if (s->nweak == s->capweak && !grow((void **)&s->weak, &s->capweak, sizeof *s->weak))
+        return 0;
+    s->weak[s->nweak] = (uint64_t)id << 32 | (uint64_t)(s->nweak & 0x3FFFFFFF) << 2 | reason;
+    s->nweak++;
     return 1;
 }
 
@@ -337,18 +371,30 @@ static int candidate_descs(sources_ctx_t *s, inst_t *candidate, state_t *out)
     return 1;
 }
 
+/* Could the instance's material be unknown (materials._unknown)? */
+static int loose(const inst_t *inst)
+{
+    int unknown = !inst->resolved;
+    for (int i = 0; i < inst->descs.ndescs; i++)
+        unknown |= inst->descs.descs[i].matlen == MATERIAL_UNKNOWN;
+    return unknown;
+}
+
 /* An export's one candidate instance holds the exported bytes (materials.reveal). */
 static int reveal(sources_ctx_t *s, inst_t *export)
 {
     sources_t *l = s->find(s->ctx, export->src);
     inst_t *only = NULL;
+    int several = 0, unknown = 0;
     for (uint32_t i = 0; l != NULL && i < l->ncreates && l->creates[i]->call < export->ret; i++) {
         if (killed(l, l->creates[i], export))
             continue;
-        if (only != NULL)
-            return 1;             /* several candidates: nothing learnt */
+        several = only != NULL;
+        unknown |= loose(l->creates[i]);
         only = l->creates[i];
     }
+    if (several)                  /* nothing learnt */
+        return !unknown || weaken(s, export->src, WEAK_SEVERAL_INSTANCES);
     return only == NULL || (link(s, only)
                             && learn(s, root_of(s, only), export->plain.mat,
                                      export->plain.matlen));
@@ -365,7 +411,7 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
     memset(&out, 0, sizeof out);
     out.present = 1;
     inst->busy = 1;
-    int ok = 1, candidates = 0;
+    int ok = 1, candidates = 0, unknown = 0, any = 0;
     inst_t *only = NULL;
     for (uint32_t i = 0; ok && l != NULL && i < l->ncreates; i++) {
         inst_t *candidate = l->creates[i];
@@ -375,7 +421,9 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
             continue;
         candidates++;
         only = candidate;
+        any |= !candidate->resolved && (candidate->busy || candidate->ret > s->position);
         ok = candidate_descs(s, candidate, &from);
+        unknown |= loose(candidate);
         for (int j = 0; ok && j < from.ndescs; j++) {
             desc_t d;
             int made = inst->make == MAKE_COPY ? copied(inst, &from.descs[j], &d)
@@ -388,6 +436,9 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
         return 0;
     inst->descs = out;
     inst->resolved = 1;
+    if ((any && !weaken(s, inst->plain.key, WEAK_ANY_KEY))
+        || (candidates > 1 && unknown && !weaken(s, inst->plain.key, WEAK_SEVERAL_SOURCES)))
+        return 0;
     if (candidates == 1)          /* one material for the two, or HKDF of it */
         return inst->make == MAKE_COPY ? share(s, only, inst) : derive_link(s, only, inst);
     return !inst->linked || link(s, inst);

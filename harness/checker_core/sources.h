@@ -50,6 +50,8 @@ typedef struct {
     inst_t *free;
     chunk_t *chunks;      /* instances and derived materials, freed together */
     size_t room;          /* bytes left in chunks */
+    uint64_t *weak;       /* id << 32 | order << 2 | WEAK_*: keys checked by an approximation */
+    uint32_t nweak, capweak;
 } sources_ctx_t;
 
 inst_t *inst_new(sources_ctx_t *s);
@@ -60,6 +62,9 @@ const uint8_t *material_hkdf(sources_ctx_t *s, const uint8_t *salt, size_t saltl
                              size_t infolen, size_t len);
 void sources_free(sources_t *lists);
 void sources_ctx_free(sources_ctx_t *s);   /* every instance and material */
+/* The keys checked by an approximation, once each (its first reason) into out[] as
+ * reason << 32 | id; their number, or -1 if more than max. */
+long sources_weakened(sources_ctx_t *s, int64_t *out, size_t max);
 
 int sources_add_create(sources_t *l, inst_t *inst);
 int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret);
