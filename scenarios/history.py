@@ -11,6 +11,7 @@ Public API::
     History.calls                  # Calls sorted by call stamp
     History.complete               # the end line's "complete" (set once calls are exhausted)
     check_derived_bits(op, args, where)   # HistoryError unless a derivation's bits fit HKDF
+    check_end(end, where)          # HistoryError unless the end object is well-formed
     HEX, STATUS_NAME               # patterns of byte strings and status names
     Call: thread, seq, op, call, ret (None if pending), status (None if pending),
           args (dict), out (dict, {} unless SUCCESS), line (1-based line number)
@@ -214,10 +215,21 @@ def check_header(obj, where):
 
 def _check_end(obj, number):
     end = obj["end"]
+    check_end(end, f"line {number}: end line")
+    return end["records"], end["complete"]
+
+
+def check_end(end, where):
+    """The end object: integer records, boolean complete, and the driver's optional list of
+    key ids still live in the core (scenarios/final_state.py)."""
     if type(end) is not dict or type(end.get("records")) is not int \
             or type(end.get("complete")) is not bool:
-        raise HistoryError(f"line {number}: end line needs integer records and boolean complete")
-    return end["records"], end["complete"]
+        raise HistoryError(f"{where} needs integer records and boolean complete")
+    live = end.get("live")
+    if live is not None and (type(live) is not list or
+                             any(type(key) is not int or not 0 <= key <= _U32_MAX
+                                 for key in live)):
+        raise HistoryError(f"{where}: live must be a list of key ids")
 
 
 class _Reader:

@@ -27,7 +27,7 @@ import re
 import struct
 
 from scenarios.history import (ATTRS, HEX, OPS, STATUS_NAME, Call, History, HistoryError,
-                               check_derived_bits, check_header)
+                               check_derived_bits, check_end, check_header)
 
 THREAD_MAGIC = b"PSATHRD1"
 _STRUCT_CODES = {"u64": "Q", "u32": "I", "i32": "i", "u16": "H", "u8": "B"}
@@ -77,7 +77,10 @@ class _Layout:
 
     def select(self, names):
         """Compile the struct reading ``names`` (the call stamp first) and skipping the rest."""
-        chosen = sorted(set(names) | set(CORE_FIELDS), key=lambda n: self.fields[n][0])
+        chosen = set(names) | set(CORE_FIELDS)
+        for name in chosen - set(self.fields):
+            raise HistoryError(f"header.json: the record layout has no {name!r} field")
+        chosen = sorted(chosen, key=lambda n: self.fields[n][0])
         fmt, at = "<", 0
         for name in chosen:
             offset, size, kind = self.fields[name]
@@ -307,9 +310,7 @@ def _read_end(path):
     if not os.path.lexists(path):
         return None
     end = _read_json(path, "end.json").get("end")
-    if type(end) is not dict or type(end.get("records")) is not int \
-            or type(end.get("complete")) is not bool:
-        raise HistoryError("end.json: end needs integer records and boolean complete")
+    check_end(end, "end.json: end")
     return end
 
 

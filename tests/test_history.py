@@ -120,6 +120,12 @@ def test_deeply_nested_line_is_a_history_error():
     assert error_of(text) == "line 2: not a history line (nested too deeply)"
 
 
+def test_end_line_live_must_be_key_ids():
+    text = lines(imp())
+    text[-1] = json.dumps({"end": {"records": 1, "complete": True, "live": ["0x1"]}})
+    assert error_of(text) == "line 3: end line: live must be a list of key ids"
+
+
 def test_largest_hkdf_derivation_is_accepted():
     assert parse(lines(derive(65280))).calls[0].args["bits"] == 65280
 
