@@ -43,7 +43,7 @@ def _read_json(path, what):
     try:
         with open(path, encoding="utf-8") as stream:
             obj = json.load(stream)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise HistoryError(f"{what}: unreadable ({error})") from None
     if type(obj) is not dict:
         raise HistoryError(f"{what}: not a JSON object")

@@ -155,6 +155,8 @@ def _edit_binary(directory, change):
     (lambda d: os.mkdir(os.path.join(d, "thread-0002.bin")), "thread-0002.bin: not a regular"),
     (lambda d: json.dump({"end": [9]}, open(os.path.join(d, "end.json"), "w")),
      "end.json: end needs integer records"),
+    (lambda d: open(os.path.join(d, "end.json"), "w").write("[" * 100_000 + "]" * 100_000),
+     "end.json: unreadable"),
 ])
 def test_malformed_binary_description_is_a_history_error(tmp_path, damage, message):
     directory = write(tmp_path / "h", two_threads())
