@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from scenarios.source import SetupError
 
+ENGINES = ("os", "delay", "pct", "random")       # the driver's --sched engines (nemesis.h)
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -25,6 +27,21 @@ class Scenario:
     # not fail the suite. Empty: every failure counts.
     known_issue: str = ""
     known_oracles: tuple = ()
+    # The scenarios of one family attack one part of the core (scenarios/portfolio.py gives every
+    # family a run before any family gets a second); "": a family of its own.
+    family: str = ""
+
+    @property
+    def family_name(self):
+        return self.family or self.name
+
+    @property
+    def engines(self):
+        """The scheduling engines this scenario can run under: the one its flags pin
+        (``--sched``), else every engine of the nemesis."""
+        if "--sched" in self.flags:
+            return (self.flags[self.flags.index("--sched") + 1],)
+        return ENGINES
 
     def driver_args(self):
         return ["--scenario", self.name, "--mix", self.mix,
@@ -42,21 +59,24 @@ SCENARIOS = (
         "share an id (H1, H4-H6, H8).",
         mix="import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3",
         # symmetric keys only: the key store, not P-256 arithmetic, is what this churns
-        key_kinds="aes,hmac,derive"),
+        key_kinds="aes,hmac,derive",
+        family="churn"),
     Scenario(
         "persistent-collide",
         "Creates of the same few persistent ids collide: at most one succeeds while the id is "
         "absent, ALREADY_EXISTS needs a live key, a destroy makes the id absent at once, and "
         "storage and slots agree (H2-H4, A8).",
         mix="import=3,generate=1,destroy=3,export=4,get_attributes=2",
-        persistent_ids=3, persistent_percent=100),
+        persistent_ids=3, persistent_percent=100,
+        family="persistent"),
     Scenario(
         "derive-copy",
         "Keys derived or copied while other threads destroy the source: a copy holds exactly its "
         "source's material with the intersected policy, a derived key holds the HKDF output, "
         "and a destroyed source yields INVALID_HANDLE, never a half-built key (H1, H7, H8).",
         mix="derive=3,copy=3,import=2,generate=1,destroy=3,export=4,get_attributes=2",
-        persistent_percent=25),
+        persistent_percent=25,
+        family="derive-copy"),
     Scenario(
         "eviction-storm",
         "More persistent ids (40) than cache slots (static store, 16): keys are evicted and "
@@ -64,21 +84,24 @@ SCENARIOS = (
         "bring back exactly the stored key, creates may fail INSUFFICIENT_MEMORY only because "
         "every slot is pinned, and the cache never holds one id twice (H2, H7, I3, I6).",
         mix="import=2,generate=1,copy=1,destroy=1,export=6,get_attributes=6",
-        persistent_ids=40, persistent_percent=100, variant="tsan-static16"),
+        persistent_ids=40, persistent_percent=100, variant="tsan-static16",
+        family="eviction"),
     Scenario(
         "eviction-mixed",
         "Volatile and persistent keys share the 16 slots of the static store while persistent "
         "keys are evicted and reloaded: eviction may only ever pick an unpinned persistent key, "
         "so a live volatile key never disappears and volatile ids stay unique (H5, H6, I4).",
         mix="import=3,generate=1,destroy=2,export=6,get_attributes=6",
-        volatile_pool=6, persistent_ids=24, persistent_percent=60, variant="tsan-static16"),
+        volatile_pool=6, persistent_ids=24, persistent_percent=60, variant="tsan-static16",
+        family="eviction"),
     Scenario(
         "init-race",
         "Every worker calls psa_crypto_init itself, racing the others, right before its first "
         "key-store calls: all inits succeed, TSan sees no race on the global state, and the "
         "calls that follow behave as after a single init.",
         mix="import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3",
-        persistent_percent=25, flags=("--init-race",)),
+        persistent_percent=25, flags=("--init-race",),
+        family="init"),
     Scenario(
         "destroy-overlap",
         "Beyond spec (--overlap-destroy): destroys overlap the other calls on their key; a use "
@@ -87,14 +110,16 @@ SCENARIOS = (
         "destroy (slots and storage checked after the run).",
         mix="import=3,copy=2,destroy=4,export=4,get_attributes=3",
         volatile_pool=4, persistent_ids=3, persistent_percent=50,
-        flags=("--overlap-destroy",)),
+        flags=("--overlap-destroy",),
+        family="destroy-races"),
     Scenario(
         "quiescent-invariants",
         "The core's own slot state at quiescent barriers every 200 calls per worker: no slot "
         "FILLING or PENDING_DELETION, no readers, no duplicate id, ids placed by lifetime, "
         "free lists whole, cached keys equal to storage (I1-I6).",
         mix="import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3",
-        persistent_percent=40, flags=("--barrier-every", "200")),
+        persistent_percent=40, flags=("--barrier-every", "200"),
+        family="churn"),
     Scenario(
         "lookup-missing",
         "Lookups (export, get_attributes, open, purge, export_public) of missing and "
@@ -103,7 +128,8 @@ SCENARIOS = (
         "a half-built one or a stale slot (the 3.6.1 stale-pointer bug class; H1, H4-H6, H9).",
         mix="import=3,generate=1,destroy=4,export=3,get_attributes=3,open=2,purge=2,"
             "export_public=1",
-        volatile_pool=4, persistent_ids=4, persistent_percent=50),
+        volatile_pool=4, persistent_ids=4, persistent_percent=50,
+        family="persistent"),
     Scenario(
         "multi-destroy",
         "Beyond spec: two and three destroys (and closes of persistent ids) of one key race: "
@@ -111,7 +137,8 @@ SCENARIOS = (
         "afterwards (the #8912 double-destroy bug class; H3).",
         mix="import=3,generate=1,destroy=9,get_attributes=2,export=1",
         volatile_pool=2, persistent_ids=2, persistent_percent=50,
-        flags=("--overlap-destroy",)),
+        flags=("--overlap-destroy",),
+        family="destroy-races"),
     Scenario(
         "cache-vs-use",
         "Beyond spec, persistent keys: destroy, purge and close race uses (sign, MAC, cipher, "
@@ -120,7 +147,8 @@ SCENARIOS = (
         "returns DOES_NOT_EXIST only when nothing is cached (H2, H7, §1.5).",
         mix="import=3,generate=1,destroy=2,purge=3,close=3,open=2,sign=2,mac=2,"
             "cipher_encrypt=2,export=2,get_attributes=2",
-        persistent_ids=3, persistent_percent=100, flags=("--overlap-destroy",)),
+        persistent_ids=3, persistent_percent=100, flags=("--overlap-destroy",),
+        family="key-use"),
     Scenario(
         "copy-chain",
         "Copies of copies of keys while their sources are destroyed and their ids reused: each "
@@ -128,14 +156,16 @@ SCENARIOS = (
         "(sign, MAC, cipher) compute with that material (H1, H7, H8).",
         mix="copy=6,import=2,generate=1,destroy=2,export=3,get_attributes=2,sign=1,mac=1,"
             "cipher_encrypt=1",
-        volatile_pool=4, persistent_percent=25),
+        volatile_pool=4, persistent_percent=25,
+        family="derive-copy"),
     Scenario(
         "derive-from-destroyed",
         "Beyond spec: psa_key_derivation_output_key reads a DERIVE key of the store that other "
         "threads destroy meanwhile: the derived key holds HKDF of that key's material, or the "
         "derivation fails INVALID_HANDLE, never a key from wiped material (H1, H7).",
         mix="derive_from=5,import=3,destroy=3,export=3,get_attributes=1",
-        volatile_pool=4, persistent_percent=25, flags=("--overlap-destroy",)),
+        volatile_pool=4, persistent_percent=25, flags=("--overlap-destroy",),
+        family="derive-copy"),
     Scenario(
         "key-use-vs-destroy",
         "Beyond spec: sign/verify (ECDSA P-256), cipher (AES-ECB), MAC (HMAC-SHA-256), AEAD "
@@ -145,7 +175,8 @@ SCENARIOS = (
         "set up always finishes with the old material (§1.5 key use).",
         mix="import=4,generate=1,destroy=3,sign=2,verify=1,cipher_encrypt=2,cipher_decrypt=1,"
             "mac=2,aead_encrypt=2,aead_decrypt=1,mac_multipart=3,export=1",
-        volatile_pool=4, persistent_percent=25, flags=("--overlap-destroy",)),
+        volatile_pool=4, persistent_percent=25, flags=("--overlap-destroy",),
+        family="key-use"),
     Scenario(
         "close-in-use",
         "Beyond spec: psa_close_key of a volatile key while other threads use it: a SUCCESS "
@@ -154,7 +185,8 @@ SCENARIOS = (
         volatile_pool=2, flags=("--overlap-destroy",),
         known_issue="3.6.6: psa_close_key of a volatile key in use by another thread returns "
                     "SUCCESS but the key survives (docs/known-issues.md)",
-        known_oracles=("violation", "invariant")),
+        known_oracles=("violation", "invariant"),
+        family="destroy-races"),
     Scenario(
         "rng-reseed-race",
         "psa_random_reseed and psa_random_deplete race psa_generate_random and key generation: "
@@ -162,7 +194,8 @@ SCENARIOS = (
         mix="random=6,reseed=1,deplete=1,generate=1,import=1,destroy=2",
         known_issue="3.6.6: psa_random_reseed/psa_random_deplete hold only the rngdata mutex, "
                     "generation only the DRBG mutex (docs/known-issues.md)",
-        known_oracles=("tsan",)),
+        known_oracles=("tsan",),
+        family="rng"),
     Scenario(
         "storage-faults",
         "The nemesis fails 5% of the ITS calls (set, get, get_info, remove) and delays 5% "
@@ -172,14 +205,16 @@ SCENARIOS = (
         "(scenarios/model_faults.py; I6).",
         mix="import=3,generate=1,copy=1,destroy=3,purge=2,export=4,get_attributes=3",
         persistent_ids=4, persistent_percent=80,
-        flags=("--faults", "storage=0.05,storage-delay=0.05")),
+        flags=("--faults", "storage=0.05,storage-delay=0.05"),
+        family="faults"),
     Scenario(
         "alloc-faults",
         "The nemesis fails 2% of the core's allocations (--faults alloc): a call fails "
         "INSUFFICIENT_MEMORY with no effect (a failed create leaves no key, a failed destroy "
         "the key intact), and nothing leaks or corrupts a slot.",
         mix="import=3,generate=1,copy=2,destroy=3,purge=1,export=4,get_attributes=3",
-        persistent_percent=30, flags=("--faults", "alloc=0.02")),
+        persistent_percent=30, flags=("--faults", "alloc=0.02"),
+        family="faults"),
     Scenario(
         "mutex-faults",
         "Under PCT, the nemesis fails a lock of the core's mutexes (--faults mutex): the call "
@@ -192,11 +227,9 @@ SCENARIOS = (
                     "mutex it does not hold; psa_get_key_slots_initialized, psa_get_initialized "
                     "and psa_fail_key_creation unlock after a failed lock; "
                     "psa_unregister_read_under_mutex leaks its reader",
-        known_oracles=("tsan", "invariant")),
+        known_oracles=("tsan", "invariant"),
+        family="faults"),
 )
-
-DEFAULT_SUITE = ("volatile-churn", "persistent-collide", "derive-copy", "key-use-vs-destroy",
-                 "close-in-use", "rng-reseed-race")
 
 
 def get(name):

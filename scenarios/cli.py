@@ -258,8 +258,8 @@ def cmd_convert(args):
 
 def cmd_list(args):
     if args.json:
-        _show(json.dumps([{"name": s.name, "attacks": s.attacks,
-                           "default": s.name in catalog.DEFAULT_SUITE}
+        _show(json.dumps([{"name": s.name, "attacks": s.attacks, "family": s.family_name,
+                           "engines": list(s.engines), "variant": s.variant}
                           for s in catalog.SCENARIOS], indent=2))
         return EXIT_CLEAN
     _show("\n".join(f"{s.name:<20} {s.attacks}" for s in catalog.SCENARIOS))

@@ -2,38 +2,55 @@
 
 All three are sessions (scenarios/session.py): find the tree, build, run jobs with a live
 progress line, shrink new failures, write reports/<run>/, print the one-screen summary (or the
-JSON with --json), exit 0 clean / 1 new failures.
+JSON with --json), exit 0 clean / 1 new failures. ``run`` and ``nightly`` are the default job:
+the portfolio of scenarios/portfolio.py under a wall-clock budget that starts when the builds
+end. Any ending leaves a report: SIGINT and SIGTERM stop the driver, write the report of the
+work done so far (marked interrupted) and exit 130 / 143.
 """
 import dataclasses
 import json
+import signal
 import sys
 import time
 
-from scenarios import catalog, report
+from scenarios import catalog, portfolio, report
 from scenarios.build import Variant
 from scenarios.job import PASS_THROUGH, Job
 from scenarios.options import EXIT_CLEAN, EXIT_FAILURE, scenario_overrides
 from scenarios.progress import Progress
 from scenarios.session import Session
 from scenarios.signatures import load_known
-from scenarios.source import SetupError, find_tree
+from scenarios.source import find_tree
 
 SECONDS_PER_DAY = 86400
 NIGHTLY_SEEDS_PER_DAY = 100_000
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: stop, report what was done, exit 128 + the signal."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def cmd_run(args):
-    """The default suite: each scenario once, the budget shared equally."""
-    scenarios = _scenarios(args.scenarios)
+    """The default job: the portfolio until the budget is spent."""
     seed = args.seed if args.seed is not None else int(time.time()) % 1_000_000
-    seconds = max(2, args.budget // len(scenarios))
+    return _portfolio_session(args, "run", lambda k: seed + k)
 
-    def jobs(session):
-        for index, scenario in enumerate(scenarios):
-            if args.threads:
-                scenario = dataclasses.replace(scenario, threads=args.threads)
-            session.run(Job(scenario, seed + index, seconds, build_variant=args.variant))
-    return _session(args, "run", jobs, args.budget)
+
+def cmd_nightly(args):
+    """The default job in nightly form: stops at the budget or after --max-failures distinct
+    new failures. Shard I of N takes seeds base + k*N + (I-1), k = 0, 1, ...: disjoint across
+    shards, no coordination needed."""
+    shard = args.shard or {"index": 1, "count": 1}
+    base = args.seed if args.seed is not None else \
+        int(time.time()) // SECONDS_PER_DAY * NIGHTLY_SEEDS_PER_DAY
+    return _portfolio_session(args, "nightly",
+                              lambda k: base + k * shard["count"] + shard["index"] - 1,
+                              args.max_failures, args.shard)
 
 
 def cmd_stress(args):
@@ -44,37 +61,36 @@ def cmd_stress(args):
               args.canary, args.variant).replace(**scenario_overrides(args))
 
     def jobs(session):
+        session.prepare([job.variant])
         for index in range(args.runs):
             session.run(job.replace(seed=args.seed + index))
     budget = args.runs * (args.seconds if not args.ops else 0)
     return _session(args, "stress", jobs, budget)
 
 
-def cmd_nightly(args):
-    """The suite round-robin in runs of --run-seconds until the budget is spent or
-    --max-failures distinct new failures are found. Shard I of N takes seeds
-    base + k*N + (I-1), k = 0, 1, ...: disjoint across shards, no coordination needed."""
-    scenarios = _scenarios(args.scenarios)
-    shard = args.shard or {"index": 1, "count": 1}
-    base = args.seed if args.seed is not None else \
-        int(time.time()) // SECONDS_PER_DAY * NIGHTLY_SEEDS_PER_DAY
+def _portfolio_session(args, command, seed_of, max_failures=None, shard=None):
+    scenarios = [catalog.get(name) for name in args.scenarios.split(",")] \
+        if args.scenarios else catalog.SCENARIOS
+    plan = portfolio.Plan(scenarios, portfolio.parse_engines(args.sched), args.run_seconds)
 
     def jobs(session):
-        deadline = time.monotonic() + args.budget
+        session.plan = plan
+        session.prepare([args.variant] if args.variant else plan.variants())
         for k in range(NIGHTLY_SEEDS_PER_DAY):
-            remaining = deadline - time.monotonic()
-            if remaining < 1 or session.new_failures() >= args.max_failures:
+            if max_failures and session.new_failures() >= max_failures:
                 return
-            seed = base + k * shard["count"] + shard["index"] - 1
-            session.run(Job(scenarios[k % len(scenarios)], seed,
-                            round(min(args.run_seconds, remaining), 1),
+            scenario, engine = plan.next()
+            if args.threads:
+                scenario = dataclasses.replace(scenario, threads=args.threads)
+            seconds = session.seconds_for(scenario, plan.run_seconds)
+            if seconds is None:
+                return
+            pinned = "--sched" in scenario.flags       # the scenario's own engine
+            session.run(Job(scenario, seed_of(k), seconds,
+                            engine={} if pinned else {"sched": engine},
                             build_variant=args.variant))
-    return _session(args, "nightly", jobs, args.budget, args.shard)
-
-
-def _scenarios(names):
-    return [catalog.get(name) for name in
-            (names.split(",") if names else catalog.DEFAULT_SUITE)]
+            plan.done(scenario, engine)
+    return _session(args, command, jobs, args.budget, shard)
 
 
 def _session(args, command, jobs, budget, shard=None):
@@ -82,33 +98,40 @@ def _session(args, command, jobs, budget, shard=None):
         Variant.parse(args.variant)
     known = load_known(args.known_signatures)
     progress = Progress()
+    previous = {signum: signal.signal(signum, _raise_interrupted) for signum in EXIT_SIGNAL}
+    session = None
     try:
         tree = find_tree(args.mbedtls_dir, log=progress.log)
-        session = Session(command, tree, progress, known, shard, budget, args.reports_dir)
+        session = Session(command, tree, progress, known, shard, budget, args.reports_dir,
+                          max_disk=args.max_disk * 1_000_000)
         args.report_directory = session.directory
-        jobs(GuardedSession(session))
+        jobs(session)
         data, directory = session.finish(args.shrink_budget)
+        code = EXIT_CLEAN if data["verdict"] == "clean" else EXIT_FAILURE
+    except (Interrupted, KeyboardInterrupt) as error:
+        signum = getattr(error, "signum", signal.SIGINT)
+        for other in EXIT_SIGNAL:                  # a second signal must not cut the report
+            signal.signal(other, signal.SIG_IGN)
+        why = f"interrupted by {signal.Signals(signum).name}"
+        if session is None:
+            progress.log(f"run.py: {why}")
+            return EXIT_SIGNAL[signum]
+        code = EXIT_SIGNAL[signum]
+        data, directory = session.finish(0, interrupted=why)
+        progress.log(f"run.py: {why}; the report of the work done so far: "
+                     f"{report.relative(directory)}")
+    except BaseException as error:     # setup or harness error: report, then cli.main says it
+        if session is not None:
+            session.finish_quietly(f"stopped by {type(error).__name__}: {error}")
+        raise
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         progress.close()
     print(json.dumps(data, indent=2) if args.json else report.terminal(data, directory),
           file=sys.stdout)
-    return EXIT_CLEAN if data["verdict"] == "clean" else EXIT_FAILURE
+    return code
 
 
-class GuardedSession:
-    """The session as the job loops see it: a driver that refused its flags (exit 2) is bad
-    input for run.py too, not a failure of the library."""
-
-    def __init__(self, session):
-        self.session = session
-
-    def run(self, job):
-        data = self.session.run(job)
-        for failure in data["failures"]:
-            if failure["kind"] == "driver-error" and failure["message"].startswith(
-                    "driver exit code 2:"):
-                raise SetupError(failure["message"].split(": ", 1)[1])
-        return data
-
-    def new_failures(self):
-        return self.session.new_failures()
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(signum)

@@ -40,10 +40,11 @@ class Job:
         flags = [item for name, value in self.engine.items() for item in (f"--{name}", value)]
         return flags + (["--canary"] if self.canary else [])
 
-    def run(self, build, directory):
-        """Run once; the RunResult carries this job (``params``) for the report."""
+    def run(self, build, directory, timeout=None):
+        """Run once (the driver killed after ``timeout`` s, if given); the RunResult carries
+        this job (``params``) for the report."""
         result = run_scenario(build, self.scenario, self.seed, self.wait_seconds(), directory,
-                              self.threads, self.canary, self.extra(), self.ops)
+                              self.threads, self.canary, self.extra(), self.ops, timeout)
         result.params = self.to_json()
         return result
 

@@ -92,7 +92,8 @@ def portfolio(mutant):
     default suite under every engine; known issues excluded (they always fail)."""
     hinted = [(name, engine) for name in (mutant.scenarios if mutant else ())
               for engine in (mutant.engines if mutant else ("os",))]
-    pairs = hinted + [(name, engine) for engine in ENGINES for name in catalog.DEFAULT_SUITE]
+    pairs = hinted + [(scenario.name, engine) for engine in ENGINES
+                      for scenario in catalog.SCENARIOS]
     chosen = []
     for name, engine in pairs:
         scenario = _lookup(name)

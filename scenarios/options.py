@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-from scenarios import catalog
+from scenarios import catalog, portfolio
 from scenarios.job import PASS_THROUGH, scenario_parameters
 from scenarios.source import REPO
 
@@ -18,6 +18,7 @@ EXIT_CLEAN, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 1, 2, 3
 DEFAULT_BUDGET = 45
 DEFAULT_NIGHTLY_BUDGET = 600
 DEFAULT_SHRINK_BUDGET = 120
+DEFAULT_MAX_DISK_MB = 300
 KNOWN_SIGNATURES = os.path.join(REPO, "known-signatures.txt")
 
 
@@ -120,31 +121,39 @@ def add_session_options(parser):
                         f"(default {DEFAULT_SHRINK_BUDGET})")
     parser.add_argument("--reports-dir", default=os.path.join(REPO, "reports"), type=non_empty,
                         help="where the report directory is created (default reports/)")
+    parser.add_argument("--max-disk", type=positive_int, default=DEFAULT_MAX_DISK_MB,
+                        help="megabytes of failing runs' histories a session keeps; past it "
+                        f"only their logs and summaries (default {DEFAULT_MAX_DISK_MB})")
 
 
-def add_run_options(parser):
-    parser.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,
-                        help=f"total stress seconds, shared by the scenarios "
-                        f"(default {DEFAULT_BUDGET})")
-    parser.add_argument("--seed", type=SEED, help="base seed (default: from the clock)")
+def _add_portfolio_options(parser, budget, run_seconds):
+    """The default job's flags (run and nightly): the wall-clock budget and what narrows the
+    portfolio (scenarios/portfolio.py)."""
+    parser.add_argument("--budget", type=positive_int, default=budget,
+                        help="wall-clock seconds for everything after the build: stress, "
+                        f"checking, shrinking, the report (default {budget})")
     parser.add_argument("--scenarios", type=non_empty,
-                        help="comma-separated scenario names (default: the suite)")
+                        help="comma-separated scenario names (default: the whole catalogue)")
+    parser.add_argument("--sched", help="comma-separated scheduling engines among "
+                        f"{', '.join(catalog.ENGINES)} (default: every engine)")
+    parser.add_argument("--run-seconds", type=positive_seconds, default=run_seconds,
+                        help=f"length of one run (default {run_seconds:g})")
     parser.add_argument("--threads", type=THREADS, help="override the scenarios' threads")
 
 
+def add_run_options(parser):
+    _add_portfolio_options(parser, DEFAULT_BUDGET, portfolio.RUN_SECONDS)
+    parser.add_argument("--seed", type=SEED, help="base seed (default: from the clock)")
+
+
 def add_nightly_options(parser):
-    parser.add_argument("--budget", type=positive_int, default=DEFAULT_NIGHTLY_BUDGET,
-                        help=f"stress seconds for this shard (default {DEFAULT_NIGHTLY_BUDGET})")
+    _add_portfolio_options(parser, DEFAULT_NIGHTLY_BUDGET, portfolio.NIGHTLY_RUN_SECONDS)
     parser.add_argument("--shard", type=shard_spec, help="I/N: this job is shard I of N; shards "
                         "use disjoint seeds (seed = base + k*N + I-1)")
     parser.add_argument("--max-failures", type=positive_int, default=5,
                         help="stop after this many distinct new failures (default 5)")
-    parser.add_argument("--run-seconds", type=positive_seconds, default=10,
-                        help="length of one run (default 10)")
     parser.add_argument("--seed", type=SEED,
                         help="base seed (default: from the date, the same for every shard)")
-    parser.add_argument("--scenarios", type=non_empty,
-                        help="comma-separated scenario names (default: the suite)")
 
 
 def add_stress_options(parser):

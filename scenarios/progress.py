@@ -1,21 +1,25 @@
 """A live progress line on a TTY (redrawn every half second: elapsed, runs, calls/s, failures,
-current activity); plain, line-oriented messages otherwise."""
+current activity); otherwise plain lines: every message, and the current activity at most once
+every ``QUIET_SECONDS`` (a log file stays short)."""
 import shutil
 import sys
 import threading
 import time
 
+QUIET_SECONDS = 15
+
 
 class Progress:
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.live = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
         self.started = time.monotonic()
         self.text = ""
         self.counters = ""
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._ticker = None
+        self._shown = None          # when the activity was last printed (not on a TTY)
         if self.live:
             self._ticker = threading.Thread(target=self._tick, daemon=True)
             self._ticker.start()
@@ -26,8 +30,10 @@ class Progress:
             self.text = text
             if self.live:
                 self._draw()
-            else:
-                print(f"[{self._elapsed():5.0f}s] {text}", file=self.stream, flush=True)
+            elif self._shown is None or time.monotonic() - self._shown >= QUIET_SECONDS:
+                self._shown = time.monotonic()
+                print(f"[{self._elapsed():5.0f}s] {self.counters}{text}", file=self.stream,
+                      flush=True)
 
     def stats(self, runs, calls_per_sec, failures):
         """The session's counters, shown on the live line (and nowhere else)."""

@@ -50,6 +50,7 @@ class RunResult:
     check: dict = None
     failures: list = field(default_factory=list)
     params: dict = None          # the job that made this run (scenarios/job.py), for repro
+    cut: bool = False            # stopped by the session's budget before it ended: not judged
 
     @property
     def clean(self):
@@ -61,7 +62,7 @@ class RunResult:
                 "ops_per_sec": round(self.ops_per_sec), "reloads": self.reloads,
                 "check": self.check,
                 "failures": [failure.to_json() for failure in self.failures],
-                "directory": self.directory, "params": self.params}
+                "directory": self.directory, "params": self.params, "cut": self.cut}
 
 
 def driver_command(build, scenario, seed, seconds, directory, threads=None, test_build=False,
@@ -78,9 +79,10 @@ def driver_command(build, scenario, seed, seconds, directory, threads=None, test
 
 
 def run_scenario(build, scenario, seed, seconds, directory, threads=None, test_build=False,
-                 extra=(), ops=None):
+                 extra=(), ops=None, timeout=None):
     """Run the driver once and apply every oracle; return a RunResult. With ``ops``, ``seconds``
-    only bounds the wait (hang detection)."""
+    only bounds the wait (hang detection). ``timeout``: the caller's budget; a driver still
+    running then is killed and the run is ``cut``, not judged (shorter than the hang limit)."""
     os.makedirs(directory, exist_ok=True)
     result = RunResult(scenario.name, seed, build.variant.name, directory)
     log_prefix = os.path.join(directory, "sanitizer")
@@ -88,12 +90,16 @@ def run_scenario(build, scenario, seed, seconds, directory, threads=None, test_b
                              ops)
     env = dict(os.environ, **sanitizers.environment(log_prefix))
     started = time.monotonic()
+    hang_limit = seconds * 4 + HANG_GRACE_SECONDS
     try:
         completed = subprocess.run(command, env=env, capture_output=True, text=True,
-                                   timeout=seconds * 4 + HANG_GRACE_SECONDS)
+                                   timeout=min(hang_limit, timeout or hang_limit))
     except subprocess.TimeoutExpired:
+        if timeout is not None and timeout < hang_limit:
+            result.cut = True
+            return result
         result.failures.append(Failure("hang", f"the driver did not finish within "
-                                               f"{seconds * 4 + HANG_GRACE_SECONDS} s"))
+                                               f"{hang_limit} s"))
         return result
     result.seconds = time.monotonic() - started
     _read_driver_summary(result, completed.stdout)
@@ -109,11 +115,11 @@ def run_scenario(build, scenario, seed, seconds, directory, threads=None, test_b
 
 def _mark_known_issue(result, scenario):
     """Failures of the oracle a known issue trips are expected: marked with the reason (the
-    report counts them as known); any other failure still counts."""
+    report counts them as known, and shows the real message); any other failure still
+    counts."""
     for failure in result.failures:
         if scenario.known_issue and failure.kind in scenario.known_oracles:
             failure.known_issue = scenario.known_issue
-            failure.message = f"expected failure ({scenario.known_issue}): {failure.message}"
 
 
 def _read_driver_summary(result, stdout):
@@ -168,8 +174,18 @@ def _check_history(result, history_path):
     if verdict.verdict != "ok":
         result.failures.append(Failure(verdict.verdict, _headline(verdict),
                                        check.format_text(verdict)))
-    for problem in final_state.check_file(history_path):
-        result.failures.append(Failure("invariant", f"final state: {problem}"))
+    _final_state(result, final_state.check_file(history_path))
+
+
+def _final_state(result, problems, shown=20):
+    """One failure for the final state's disagreements: the first as the message (and the
+    signature), the count and the first ``shown`` in the details (one root cause often shows
+    on many keys)."""
+    if problems:
+        result.failures.append(Failure(
+            "invariant", f"final state: {problems[0]}",
+            f"{len(problems)} disagreements of the final state, the first {shown}:\n"
+            + "\n".join(problems[:shown])))
 
 
 def _headline(verdict):

@@ -69,12 +69,11 @@ def test_known_issue_reproduces_and_is_marked_known(name, oracle, tmp_path):
     """The issue trips its main oracle (close-in-use may also trip the final-state invariant:
     the surviving key is live in the core but destroyed in the model)."""
     scenario = catalog.get(name)
-    assert scenario.known_issue and oracle in scenario.known_oracles and name in \
-        catalog.DEFAULT_SUITE
+    assert scenario.known_issue and oracle in scenario.known_oracles
     result = run_scenario(stock_build("tsan"), scenario, seed=1, seconds=SECONDS,
                           directory=str(tmp_path))
     kinds = {f.kind for f in result.failures}
     assert oracle in kinds, "the known issue did not reproduce"
     assert kinds <= set(scenario.known_oracles)
     assert all(f.known_issue == scenario.known_issue for f in result.failures)
-    assert all(f.message.startswith("expected failure (") for f in result.failures)
+    assert not any("expected failure" in f.message for f in result.failures)  # the real text

@@ -123,7 +123,7 @@ def test_stress_then_repro_from_the_report_alone(tmp_path):
 
 def test_nightly_shards_use_disjoint_seeds_and_merge(tmp_path):
     for shard in ("1/2", "2/2"):
-        result = run_py("nightly", "--budget", "2", "--run-seconds", "1", "--shard", shard,
+        result = run_py("nightly", "--budget", "9", "--run-seconds", "1", "--shard", shard,
                         "--seed", "100", "--scenarios", "volatile-churn", "--shrink-budget", "0",
                         "--reports-dir", str(tmp_path / "shards"))
         assert result.returncode in (0, 1), result.stderr

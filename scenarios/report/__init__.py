@@ -36,29 +36,62 @@ def new_report_dir(root=REPORTS_DIR, label=""):
 
 
 def write(directory, data):
-    """Every report file of ``data`` into ``directory``."""
-    with open(os.path.join(directory, "summary.json"), "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
+    """Every report file of ``data`` into ``directory``, each atomically (written beside, then
+    renamed): a reader, or an ending in the middle, sees the old file or the new one."""
+    _atomic(os.path.join(directory, "summary.json"), json.dumps(data, indent=2))
     for name, render in FILES.items():
-        with open(os.path.join(directory, name), "w", encoding="utf-8") as handle:
-            handle.write(render(data))
+        _atomic(os.path.join(directory, name), render(data))
 
 
-def terminal(data, directory):
-    """One screen: verdict, per-scenario throughput, one line per distinct failure, where the
-    report is."""
+def _atomic(path, text):
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(partial, path)
+
+
+def relative(directory):
+    """The path of a report's index.html, relative to the working directory."""
+    return os.path.relpath(os.path.join(directory, "index.html"))
+
+
+def terminal(data, directory, most=12):
+    """One screen: verdict, build time, per-scenario throughput, one line per distinct failure
+    (at most ``most``), where the report is."""
     counts = data["counts"]
-    lines = [f"psa-stress {data['command']}: {data['verdict'].upper()}  "
+    verdict = data["verdict"].upper() + (" (INTERRUPTED)" if data.get("interrupted") else "")
+    lines = [f"psa-stress {data['command']}: {verdict}  "
              f"(Mbed TLS {data['mbedtls']['version']}, {data['variant']}, "
              f"{counts['runs']} runs, {counts['calls']} calls, {data['elapsed_seconds']} s)"]
-    for name, row in data["throughput"].items():
-        lines.append(f"  {name:<22} {row['runs']:>3} runs {row['calls']:>10} calls "
-                     f"{row['calls_per_sec']:>8} calls/s")
-    for failure in data["failures"][:12]:
+    if data.get("interrupted"):
+        lines.append(f"  {data['interrupted']}")
+    if data.get("build_seconds") is not None:
+        lines.append(f"  build {data['build_seconds']} s; budget {data['budget_seconds']} s "
+                     "from the build's end")
+    plan = data.get("portfolio")
+    if plan:
+        ran = sum(1 for engines in plan["runs"].values() for runs in engines.values() if runs)
+        lines.append(f"  portfolio: {ran}/{plan['pairs']} scenario x engine pairs run")
+    rows = data["throughput"]
+    if len(rows) <= 6:
+        for name, row in rows.items():
+            lines.append(f"  {name:<22} {row['runs']:>3} runs {row['calls']:>10} calls "
+                         f"{row['calls_per_sec']:>8} calls/s")
+    else:
+        slowest = min(rows, key=lambda name: rows[name]["calls_per_sec"])
+        lines.append(f"  {len(rows)} scenarios; slowest {slowest} "
+                     f"{rows[slowest]['calls_per_sec']} calls/s (each one: summary.md)")
+    for failure in data["failures"][:most]:
         state = "known" if failure["known"] else "NEW  "
-        lines.append(f"  {state} {failure['id']} x{failure['count']:<3} {failure['signature']}")
-        lines.append(f"        repro: {failure['repro']}")
-    if len(data["failures"]) > 12:
-        lines.append(f"  ... and {len(data['failures']) - 12} more distinct failures")
-    lines.append(f"report: {os.path.relpath(os.path.join(directory, 'index.html'))}")
+        lines.append(f"  {state} {failure['id']} x{failure['count']:<3} "
+                     f"{_clip(failure['signature'])}")
+        if not failure["known"]:
+            lines.append(f"        repro: {failure['repro']}")
+    if len(data["failures"]) > most:
+        lines.append(f"  ... and {len(data['failures']) - most} more distinct failures")
+    lines.append(f"report: {relative(directory)}")
     return "\n".join(lines)
+
+
+def _clip(text, width=100):
+    return text if len(text) <= width else text[:width - 3] + "..."

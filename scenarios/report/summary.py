@@ -149,13 +149,28 @@ def load(directory):
     return data
 
 
+def _portfolio_markdown(plan):
+    """The default job's allocation: runs per scenario x engine pair."""
+    if not plan:
+        return []
+    engines = sorted({e for row in plan["runs"].values() for e in row})
+    lines = ["", f"Portfolio ({plan['order']}; runs of {plan['run_seconds']} s):", "",
+             "| scenario | " + " | ".join(engines) + " |", "|---" * (len(engines) + 1) + "|"]
+    for name, row in plan["runs"].items():
+        lines.append(f"| {name} | " + " | ".join(str(row.get(e, "-")) for e in engines) + " |")
+    return lines
+
+
 def markdown(data):
     tree = data["mbedtls"]
     lines = [f"# psa-stress: {data['verdict'].upper()}", "",
              f"- Mbed TLS {tree['version']} ({tree['origin']}: `{tree['path']}`, "
              f"fingerprint {tree['fingerprint']})",
              f"- `{data['command']}`, variant `{data['variant']}`, budget "
-             f"{data['budget_seconds']} s, elapsed {data['elapsed_seconds']} s", "",
+             f"{data['budget_seconds']} s, elapsed {data['elapsed_seconds']} s, build "
+             f"{data.get('build_seconds', '-')} s",
+             *([f"- **interrupted**: {data['interrupted']}"] if data.get("interrupted") else []),
+             *_portfolio_markdown(data.get("portfolio")), "",
              "| scenario | seed | calls | calls/s | checker | result |",
              "|---|---|---|---|---|---|"]
     for run in data["runs"]:
