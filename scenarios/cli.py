@@ -81,13 +81,16 @@ def make_parser():
     mut.add_argument("--only", help="comma-separated mutant ids (default: the whole catalogue)")
     mut.add_argument("--runs", type=positive_int, default=3, help="runs per mutant (default 3)")
     mut.add_argument("--budget", type=positive_int, default=60,
-                     help="seconds per run before a mutant counts as missed (default 60)")
+                     help="the default job's --budget for each run: a mutant it does not "
+                     "report within it counts as missed (default 60)")
     mut.add_argument("--mbedtls-dir", help="Mbed TLS 3.6.x tree to mutate (default: the stock one)")
     mut.add_argument("--upstream", action="store_true", help="also build upstream's threaded "
                      "suites (test_suite_psa_crypto.concurrent, test_suite_psa_crypto_init) from "
                      "each mutated tree with TSan and record whether they catch it")
     mut.add_argument("--upstream-only", action="store_true",
                      help="only upstream's suites (no psa-stress runs)")
+    mut.add_argument("--hinted", action="store_true", help="also run the hinted portfolio (each "
+                     "mutant's own scenarios and engines first): a second column")
     mut.add_argument("--upstream-runs", type=positive_int, default=1,
                      help="runs of upstream's suites per mutant (default 1)")
     test = commands.add_parser("test", help="run the project's pytest suite")

@@ -1,13 +1,23 @@
 """Self-test: inject each catalogued bug (mutants/catalog.py) into a copy of the tree, run the
-scenario portfolio until an oracle fires or the budget runs out, and write a detection matrix.
+default job on it exactly as a user does, and write a detection matrix.
+
+The main column is the unhinted default job: ``python3 run.py --mbedtls-dir <mutated tree>
+--budget B`` (scenarios/portfolio.py decides what runs; nothing knows the bug), timed from the
+end of its build to its first NEW FAILURE line, with whether it exited 1 within B + 10 s.
+``--hinted`` adds the old second column: the mutant's own hinted scenarios and engines first,
+then every scenario, in runs of ``RUN_SECONDS`` (what a user who already knows the bug would
+run).
 
 All mutants share one workspace copy of the tree (build/mutants/mbedtls): before a mutant is
 applied, the file the previous one edited is restored, so each mutant costs an incremental build
 (one object and a link), never a full one.
 """
+import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -17,10 +27,11 @@ from scenarios.build import BUILD_ROOT, ensure_built
 from scenarios.runner import run_scenario
 from scenarios.report import new_report_dir
 from scenarios.report.matrix import matrix_markdown, write_matrix
-from scenarios.source import SetupError, check_tree, find_tree
+from scenarios.source import REPO, SetupError, check_tree, find_tree
 
 WORKSPACE = os.path.join(BUILD_ROOT, "mutants", "mbedtls")
 RUN_SECONDS = 3
+EXIT_SLACK_SECONDS = 10      # the default job ends within its budget plus this (portfolio)
 
 
 @dataclass
@@ -35,6 +46,7 @@ class Detection:
     scenarios: dict = field(default_factory=dict)     # scenario that caught it -> runs
     late: list = field(default_factory=list)          # seconds of detections past the budget
     upstream: dict = None                             # upstream's suites (upstream.measure)
+    hinted: dict = None                               # the hinted portfolio's row, when run
 
     def to_json(self):
         times = sorted(self.detected)
@@ -43,7 +55,8 @@ class Detection:
                 "median_seconds": round(statistics.median(times), 1) if times else None,
                 "max_seconds": round(times[-1], 1) if times else None,
                 "seconds": [round(t, 1) for t in times], "late_seconds": self.late,
-                "oracles": self.oracles, "scenarios": self.scenarios, "upstream": self.upstream}
+                "oracles": self.oracles, "scenarios": self.scenarios, "upstream": self.upstream,
+                "hinted": self.hinted}
 
 
 def select(only):
@@ -133,6 +146,62 @@ def measure(mutant, stock, runs, budget, directory, log=print, upstream_runs=0):
     return result
 
 
+def measure_default_job(mutant, stock, runs, budget, directory, log=print):
+    """The unhinted default job, ``runs`` times (seeds 1000, 2000, ...), against one mutant
+    (None: stock): detected = a NEW FAILURE line and exit 1; its time counts from the build's
+    end; a detection whose command ended later than budget + EXIT_SLACK_SECONDS is late."""
+    apply(mutant, stock)
+    name = mutant.id if mutant else "stock"
+    result = Detection(name, mutant.title if mutant else "unmodified tree",
+                       mutant.oracles if mutant else (), runs)
+    for run in range(runs):
+        outcome = _default_job(budget, 1000 * (run + 1), os.path.join(directory, name))
+        if outcome["first_failure"] is None or outcome["exit"] != 1:
+            log(f"{name}: run {run + 1}/{runs}: missed (exit {outcome['exit']}, "
+                f"{outcome['wall']:.0f} s after the build)")
+            continue
+        if outcome["wall"] > budget + EXIT_SLACK_SECONDS:
+            result.late.append(round(outcome["wall"], 1))
+        result.detected.append(outcome["first_failure"])
+        for kind, where in outcome["found"]:
+            result.oracles[kind] = result.oracles.get(kind, 0) + 1
+            result.scenarios[where] = result.scenarios.get(where, 0) + 1
+        log(f"{name}: run {run + 1}/{runs}: detected in {outcome['first_failure']:.1f} s "
+            f"(exit 1 {outcome['wall']:.0f} s after the build)")
+    return result
+
+
+def _default_job(budget, seed, directory):
+    """One ``run.py --mbedtls-dir WORKSPACE`` as a user runs it: its stderr read as it comes,
+    timed from the build line."""
+    os.makedirs(directory, exist_ok=True)
+    command = [sys.executable, os.path.join(REPO, "run.py"), "--mbedtls-dir", WORKSPACE,
+               "--budget", str(budget), "--seed", str(seed), "--reports-dir", directory]
+    built = first = None
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True) as process:
+        for line in process.stderr:
+            if built is None and line.startswith("build: "):
+                built = time.monotonic()
+            elif first is None and line.startswith("NEW FAILURE") and built is not None:
+                first = time.monotonic() - built
+    ended = time.monotonic()
+    return {"exit": process.returncode, "first_failure": first,
+            "wall": ended - (built or ended), "found": _new_failures(directory)}
+
+
+def _new_failures(directory):
+    """(kind, scenario) of the new failures of the newest report under ``directory``."""
+    reports = sorted((d for d in os.listdir(directory) if not d.startswith(".")),
+                     key=lambda d: os.path.getmtime(os.path.join(directory, d)))
+    try:
+        with open(os.path.join(directory, reports[-1], "summary.json"), encoding="utf-8") as f:
+            data = json.load(f)
+    except (IndexError, OSError, ValueError):
+        return []
+    return [(f["kind"], f["found_by"]["scenario"]) for f in data["failures"] if not f["known"]]
+
+
 def _one_run(result, scenarios, tree, run, budget, directory, strict):
     """One run: scenarios in turn until one fails or the budget is spent. Seconds or None."""
     clock, attempt = 0.0, 0
@@ -175,8 +244,15 @@ def cmd_mutants(args):
     runs = 0 if args.upstream_only else args.runs
     upstream_runs = args.upstream_runs if with_upstream else 0
     directory = new_report_dir(label="mutants")
-    rows = [measure(mutant, stock, runs, args.budget, directory, upstream_runs=upstream_runs)
-            for mutant in [None, *chosen]]
+    rows = []
+    for mutant in [None, *chosen]:
+        row = measure_default_job(mutant, stock, runs, args.budget, directory)
+        if args.hinted or upstream_runs:
+            hinted = measure(mutant, stock, runs if args.hinted else 0, args.budget, directory,
+                             upstream_runs=upstream_runs)
+            row.upstream = hinted.upstream
+            row.hinted = hinted.to_json() if args.hinted else None
+        rows.append(row)
     data = write_matrix(directory, rows, args.budget)
     print(matrix_markdown(data), end="")
     print(f"matrix: {os.path.relpath(directory)}/matrix.html")

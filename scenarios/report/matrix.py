@@ -9,8 +9,9 @@ from html import escape
 from scenarios.report.page import STYLE
 
 UPSTREAM_SUITES = ("test_suite_psa_crypto.concurrent", "test_suite_psa_crypto_init")
-HEADER = ("mutant", "psa-stress detected", "median s", "max s", "oracles", "caught by",
-          "upstream suites", "upstream: what fired", "only psa-stress")
+HEADER = ("mutant", "default job detected", "median s", "max s", "late exits", "oracles",
+          "caught by", "hinted portfolio", "upstream suites", "upstream: what fired",
+          "only psa-stress")
 
 
 def write_matrix(directory, rows, budget):
@@ -38,8 +39,12 @@ def cells(row):
         if up["failed_cases"]:
             fired += f" ({'; '.join(up['failed_cases'][:2])})"
         up_cells = (f"{up['caught']}/{up['runs']}", fired, "yes" if only_stress(row) else "")
+    hinted = row.get("hinted")
+    hinted_cell = f"{hinted['detected']}/{hinted['runs']}, median " \
+        f"{_number(hinted['median_seconds'])} s" if hinted else "not run"
     return (row["mutant"], stress, _number(row["median_seconds"]), _number(row["max_seconds"]),
-            oracles, ", ".join(sorted(row["scenarios"])) or "-", *up_cells)
+            str(len(row["late_seconds"])), oracles, ", ".join(sorted(row["scenarios"])) or "-",
+            hinted_cell, *up_cells)
 
 
 def only_stress(row):
@@ -66,7 +71,10 @@ def matrix_html(data):
             f"<title>psa-stress: mutant detection matrix</title><style>{STYLE}"
             ".only{background:#fde8c8}</style></head><body>"
             "<h1>Mutant detection matrix</h1>"
-            f"<p>Budget per psa-stress run: {escape(str(data['budget_seconds_per_run']))} s. "
+            "<p>Each psa-stress run is the default job, <code>run.py --mbedtls-dir TREE --budget "
+            f"{escape(str(data['budget_seconds_per_run']))}</code>, unhinted; times count from "
+            "the end of its build to its first NEW FAILURE line; a late exit is a run that "
+            "ended more than 10 s after its budget. "
             f"{escape(note)} Highlighted rows: missed by upstream's suites, caught by "
             f"psa-stress.</p><table><tr>{head}</tr>{body}</table></body></html>\n")
 
