@@ -108,6 +108,9 @@ def run_scenario(build, scenario, seed, seconds, directory, threads=None, test_b
         tool = "tsan" if "ThreadSanitizer" in report.text else "asan"
         result.failures.append(Failure(tool, f"{report.kind}: {report.summary}", report.text))
     _check_history(result, os.path.join(directory, HISTORY))
+    if not result.ops and result.check:        # the driver died before its summary line
+        result.ops = result.check["calls"]
+        result.ops_per_sec = result.ops / result.seconds if result.seconds else 0.0
     shutil.rmtree(os.path.join(directory, "storage"), ignore_errors=True)
     _mark_known_issue(result, scenario)
     return result
