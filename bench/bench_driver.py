@@ -5,8 +5,8 @@ lock-wait policy (harness/lock_wait.h).
     python3 bench/bench_driver.py [--seconds S] [--threads N] [--variants tsan,plain]
                                   [--lock-waits spin,sleep]
 
-Prints a table (calls/s, and the ratio recording-on / recording-off). The figures quoted in
-issue notes come from here, never from timed tests. Runs alternate between every configuration
+Prints a table (calls/s, and the ratio recording-on / recording-off). The figures in
+docs/benchmarks.md come from here, never from timed tests. Runs alternate between every configuration
 and repeat, and medians are reported with the range. Every run sits between two probes of the
 host's cross-core round trip (bench/host_probe.py): these 2-vCPU VMs have phases in which it is
 4-5x slower and the 8-thread driver up to 2x slower, so the table gives the medians over all runs

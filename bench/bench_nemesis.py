@@ -4,7 +4,7 @@ replay of a failing schedule reproduces the failure.
 
     python3 bench/bench_nemesis.py [--seconds S] [--threads N] [--variant plain] [--replays R]
 
-Rate: one run per engine on the given variant (default plain: the issue's target is >= 50 k
+Rate: one run per engine on the given variant (default plain: the target is >= 50 k
 points/s for pct without TSan); points/s = recorded scheduling steps / run time, and calls/s for
 every engine. Replay: a pct run of the TSan test driver with the racy canary records its
 schedule; it is replayed R times and each replay must report the race again.

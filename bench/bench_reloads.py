@@ -5,8 +5,7 @@
 
 Runs the scenario (default eviction-storm: 40 persistent ids over the 16 slots of the static
 store, variant tsan-static16) once per seed and prints calls, reloads and reloads/s per run.
-The driver counts reloads by wrapping psa_load_persistent_key (harness/reloads.c). Issue 3's
-target: >= 1000 reloads in a 10 s run.
+The driver counts reloads by wrapping psa_load_persistent_key (harness/reloads.c). Target: >= 1000 reloads in a 10 s run.
 """
 import argparse
 import os

@@ -40,8 +40,9 @@ struct history_sink {
 };
 
 /* The one global ticket counter. Every ticket is an acq_rel RMW on it, so tickets are unique and
- * A.ret < B.call implies A's return happens-before B's call (linearizability.md §5.3). It starts
- * at 1: a zero call stamp marks a binary record slot that was never used.
+ * A.ret < B.call implies A's return happens-before B's call (docs/history-format.md, "Why
+ * stamps give real-time order"). It starts at 1: a zero call stamp marks a binary record slot
+ * that was never used.
  *
  * TSan does not see it (this file is not instrumented). That happens-before edge would be a lie
  * told to the race detector: every call that returned before another began would count as

@@ -1,6 +1,7 @@
 /* psa-stress: the history, i.e. what every call did and when (docs/history-format.md).
  *
- * Real-time order comes from one global ticket counter (linearizability.md §5.3): a worker takes
+ * Real-time order comes from one global ticket counter (docs/history-format.md, "Why stamps give
+ * real-time order"): a worker takes
  * a ticket immediately before and immediately after each PSA call. Records go into a per-thread
  * log that only its owner touches during the run, so recording takes no lock and mallocs (or
  * maps) only once per chunk. Two forms (history_open): JSON Lines, formatted in history_close()

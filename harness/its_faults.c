@@ -4,7 +4,7 @@
  * core's storage calls come here first and reach the stock file backend (psa_its_file.c, files
  * in the run's storage directory) only when no failure is injected. The Mbed TLS tree is not
  * modified, and the files stay where harness/inspect.c lists them. The key store makes every
- * ITS call with the key-slot mutex held (psa-key-store-concurrency.md §1.4). */
+ * ITS call with the key-slot mutex held (docs/properties.md §1.4). */
 #include "faults.h"
 
 #include "psa_crypto_its.h"

@@ -7,8 +7,8 @@
  *   sleep  the stock pthread_mutex_lock (a contended waiter sleeps on a futex).
  *
  * Why: every key-management call takes the core's one key-slot mutex two or three times. With
- * 8 workers on 2 cores, `sleep` spends about 40 % of the run in futex sleep/wake hand-offs of
- * that mutex (bench/bench_driver.py measures both). TSan's view is the same under both
+ * 8 workers on 2 cores, `sleep` spends a large part of the run in futex sleep/wake hand-offs
+ * of that mutex (bench/bench_driver.py measures both; docs/benchmarks.md). TSan's view is the same under both
  * policies: the spin lock announces one blocking lock of the same mutex to TSan (lock_wait.c),
  * so happens-before, race reports and lock-order-inversion reports are unchanged
  * (tests/test_lock_wait.py). What differs is only which interleavings the OS scheduler tends

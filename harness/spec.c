@@ -17,7 +17,8 @@
 
 /* A two-group lock word: any number of calls of one side (uses, or destroys) hold it together,
  * never both sides at once. Destroys may overlap each other: two destroys of one key racing is
- * defined behaviour (the second returns INVALID_HANDLE) and a bug class of its own (#8912).
+ * defined behaviour (the second returns INVALID_HANDLE) and a bug class of its own (the double-destroy bug class,
+ * docs/properties.md §5).
  * A waiter yields (lock_wait_backoff) rather than sleeping: these locks are taken twice per
  * call, and futex hand-offs of them cost more than the calls they order; and it yields at once
  * rather than spinning, because the holder it waits for is a whole PSA call. */

@@ -21,8 +21,8 @@
 
 #define PROGRESS_SLOTS 64 /* threads beyond this share slots */
 
-/* One counter per thread, each on its own cache line: a shared one cost 5 % of the plain
- * driver's time in cache-line transfers. Written by its thread, summed by the watchdog. */
+/* One counter per thread, each on its own cache line: a shared one cost the plain driver
+ * time in cache-line transfers (docs/benchmarks.md). Written by its thread, summed by the watchdog. */
 static struct {
     _Alignas(64) _Atomic uint64_t calls;
 } progress[PROGRESS_SLOTS];

@@ -2,7 +2,7 @@
 
 Each mutant is one exact edit (``old`` must occur exactly once in ``path``; otherwise the mutant
 does not apply to that tree and is refused). ``breaks`` names the property the bug violates
-(psa-key-store-concurrency.md §2) and ``oracles`` the oracle(s) expected to catch it:
+(docs/properties.md §2-§4) and ``oracles`` the oracle(s) expected to catch it:
 ``tsan`` (data race report), ``checker`` (linearizability / static status check),
 ``invariant`` (inside invariants at quiescence), ``crash`` (sanitizer abort or signal).
 ``scenarios`` lists where to look first and ``engines`` with which scheduling engines (the
@@ -119,7 +119,7 @@ MUTANTS = (
            "        mbedtls_mutex_lock(&mbedtls_threading_key_slot_mutex);",
            "A8: storage changes in the same critical section as the slot transition",
            ("checker", "tsan"), ("persistent-collide",)),
-    Mutant("stale-slot-pointer", "a failed persistent load leaves *p_slot set (bug #9069)",
+    Mutant("stale-slot-pointer", "a failed persistent load leaves *p_slot set (the stale-pointer bug class, fixed in 3.6.1)",
            "library/psa_crypto_slot_management.c",
            "    if (status != PSA_SUCCESS) {\n        *p_slot = NULL;\n    }\n",
            "",
@@ -138,7 +138,7 @@ MUTANTS = (
            "use of slot data only while registered as a reader", ("tsan", "checker"),
            # the copy races a wipe only when a destroy overlaps it: a beyond-spec scenario
            scenarios=("destroy-overlap", "volatile-churn")),
-    Mutant("double-destroy", "destroy no longer re-checks PENDING_DELETION (bug #8912)",
+    Mutant("double-destroy", "destroy no longer re-checks PENDING_DELETION (the double-destroy bug class)",
            "library/psa_crypto.c",
            "    if (slot->state == PSA_SLOT_PENDING_DELETION) {\n"
            "        /* Another thread has destroyed the key between us locking the slot",

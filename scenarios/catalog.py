@@ -125,7 +125,7 @@ SCENARIOS = (
         "Lookups (export, get_attributes, open, purge, export_public) of missing and "
         "just-destroyed ids, volatile and persistent, race creates that reuse those slots at "
         "once: a lookup sees ABSENT (INVALID_HANDLE, DOES_NOT_EXIST) or the whole new key, never "
-        "a half-built one or a stale slot (the 3.6.1 stale-pointer bug class; H1, H4-H6, H9).",
+        "a half-built one or a stale slot (the stale-pointer bug class, docs/properties.md §5; H1, H4-H6, H9).",
         mix="import=3,generate=1,destroy=4,export=3,get_attributes=3,open=2,purge=2,"
             "export_public=1",
         volatile_pool=4, persistent_ids=4, persistent_percent=50,
@@ -134,7 +134,7 @@ SCENARIOS = (
         "multi-destroy",
         "Beyond spec: two and three destroys (and closes of persistent ids) of one key race: "
         "exactly one destroy returns SUCCESS, the others INVALID_HANDLE, and the id is ABSENT "
-        "afterwards (the #8912 double-destroy bug class; H3).",
+        "afterwards (the double-destroy bug class, docs/properties.md §5; H3).",
         mix="import=3,generate=1,destroy=9,get_attributes=2,export=1",
         volatile_pool=2, persistent_ids=2, persistent_percent=50,
         flags=("--overlap-destroy",),

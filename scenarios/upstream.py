@@ -42,8 +42,8 @@ NEEDED = ("scripts/config.py", "framework/scripts/generate_test_code.py", "tests
           "tests/suites/test_suite_psa_crypto_init.function")
 TEST_SOURCES = ("tests/src", "framework/tests/src", "framework/tests/src/drivers")
 TEST_FRAMEWORK = ("tests/src", "tests/include", "framework/tests/src", "framework/tests/include")
-TIMEOUT = 600                   # seconds per suite run before it counts as a hang (stock:
-                                # about 100 s for the concurrent suite under TSan on 2 cores)
+TIMEOUT = 600                   # seconds per suite run before it counts as a hang (the
+                                # stock suites' times: docs/selftest.md)
 TSAN_EXIT = 66                  # ThreadSanitizer's exit code when it reported anything
 
 
