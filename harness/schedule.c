@@ -16,7 +16,6 @@ static FILE *out;
 /* The replayed steps (read once, then only read). */
 static sched_step_t *steps;
 static uint64_t n_steps;
-static bool complete;
 static char engine_name[16];
 
 /* Edited replay (schedule.h): the recorded steps of thread t, in order, are
@@ -141,8 +140,7 @@ static bool read_steps(FILE *f, const char *path, char *err, size_t len)
         uint64_t total;
         sched_step_t st;
         if (sscanf(line, "end %" SCNu64, &total) == 1) {
-            complete = total == n_steps;
-            if (!complete) {
+            if (total != n_steps) {
                 return fail(err, len, "--replay %s: end line says %" PRIu64 " steps, file "
                             "has %" PRIu64, path, total, n_steps);
             }
@@ -229,11 +227,6 @@ const sched_step_t *schedule_replay_step(uint64_t index)
 uint64_t schedule_replay_length(void)
 {
     return n_steps;
-}
-
-bool schedule_replay_complete(void)
-{
-    return complete;
 }
 
 /* The recorded point `point` of op `op` of thread t, or NULL when the record has none. */

@@ -59,7 +59,6 @@ bool schedule_load(const char *path, schedule_header_t *h, char *err, size_t err
 /* The recorded step number `index`, or NULL past the end. */
 const sched_step_t *schedule_replay_step(uint64_t index);
 uint64_t schedule_replay_length(void);
-bool schedule_replay_complete(void); /* the file had its end line */
 
 void schedule_format_step(char *buf, size_t len, const sched_step_t *st);
 

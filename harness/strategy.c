@@ -38,12 +38,6 @@ bool strategy_init(strategy_t *s, strategy_kind_t kind, uint64_t seed, unsigned 
     return true;
 }
 
-void strategy_free(strategy_t *s)
-{
-    free(s->priority);
-    s->priority = NULL;
-}
-
 static unsigned pick_random(strategy_t *s, const bool *runnable)
 {
     unsigned count = 0;

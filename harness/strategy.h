@@ -61,7 +61,6 @@ typedef struct {
 /* false when out of memory. */
 bool strategy_init(strategy_t *s, strategy_kind_t kind, uint64_t seed, unsigned n,
                    unsigned depth, uint64_t k);
-void strategy_free(strategy_t *s);
 
 /* The thread to run next: one with runnable[t]; `at` is the thread that reached the point
  * (n when none did, e.g. the first pick). The caller guarantees one runnable thread. */
