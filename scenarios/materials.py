@@ -6,6 +6,7 @@ Public API::
     MaterialLinks()
         .alias(target, candidates)     # a copy or derive_from create (KeyOp) was resolved
         .reveal(export, candidates)    # a successful export (KeyOp) was resolved
+        .reveal_public(op, candidates) # a successful export_public, sign or verify (KeyOp)
         .conflicts                     # [Conflict]: bytes no sequential execution explains
         .weakened                      # key -> why its check is weaker than exact (below)
     Conflict: key, message, calls (the history Calls that prove it)
@@ -21,7 +22,10 @@ a correct execution (docs/checker.md §2), so a conflict is never a false alarm:
   candidates: I.call < export.ret, not removed by a create or destroy that returned before the
   export was invoked) read I: I's material is the exported bytes (``reveal``);
 - an instance derived by derive_from from exactly one candidate S holds HKDF-SHA-256 of S's
-  bytes (when the derived type's material is raw bytes), computed once S's bytes are known.
+  bytes (when the derived type's material is raw bytes), computed once S's bytes are known;
+- a successful export_public, sign or verify whose key has one candidate instance I narrows
+  the public keys I's P-256 pair may have (the one exported, or those the signature recovers):
+  I's bytes, once known, must be a scalar of one of them, and two such sets must meet.
 
 A copy or export with several candidate instances, one of them of unknown material, teaches
 nothing here (its own partition still checks it against every candidate's description); a copy
@@ -30,6 +34,7 @@ approximations (docs/checker.md §8), and each key they touch is counted in ``we
 Nodes live on their KeyOps (``KeyOp.node``): memory follows the instances still referenced.
 """
 from scenarios import model as psa
+from scenarios import model_use, p256
 
 ANY_KEY = ("a copy read a candidate that was itself a copy still in flight (or a copy cycle): "
            "that candidate stands for any key")
@@ -38,6 +43,8 @@ SEVERAL_SOURCES = ("copied or derived from one of several source instances, one 
 SEVERAL_INSTANCES = ("an export that may have read one of several instances, one of unknown "
                      "material, ties no bytes across keys")
 WILDCARD = "a pending create with no id may have made it (added to every volatile id)"
+UNBOUND_USE = ("a key use (cipher, MAC, AEAD, a failed verify) met a material still unknown, "
+               "which accepts any output")
 
 
 class Conflict:
@@ -51,7 +58,8 @@ class Conflict:
 
 class _Node:
     """One instance's material: a union-find node; the root holds what is known."""
-    __slots__ = ("parent", "value", "witness", "derived", "create", "shared")
+    __slots__ = ("parent", "value", "witness", "derived", "create", "shared", "publics",
+                 "public_witness", "link")
 
     def __init__(self, create):
         self.parent = None
@@ -60,6 +68,9 @@ class _Node:
         self.derived = None        # root: [(node, derive_from Call)] computed from its bytes
         self.create = create       # the create Call of the instance
         self.shared = False        # root: its material is linked to another instance's
+        self.link = None           # root: the first copy or derive_from that linked it
+        self.publics = None        # root: the public keys (hex) its pair may have, if narrowed
+        self.public_witness = None
 
 
 class MaterialLinks:
@@ -91,19 +102,42 @@ class MaterialLinks:
             root, node = self._find(self._node(source)), self._node(target)
             root.derived = (root.derived or []) + [(node, call)]
             root.shared = self._find(node).shared = True
+            root.link = root.link or call
             if root.value is not None:
                 self._propagate(root, [(self._node(target), call)])
 
     def reveal(self, export, candidates):
         """A successful export whose key's candidate instances are ``candidates``."""
+        instance = self._read(export, candidates)
+        if instance is not None:
+            self._learn(self._node(instance), export.want, export.source, instance.source)
+
+    def reveal_public(self, op, candidates):
+        """A successful export_public, sign or verify whose key's candidate instances are
+        ``candidates``."""
+        instance = self._read(op, candidates)
+        if instance is None:
+            return
+        call = op.source
+        if op.rule is model_use._export_public:
+            publics = frozenset((call.out["material"],))
+        else:
+            if "publics" not in op.want:
+                op.want["publics"] = p256.recover(*model_use._SIGNED[call.op](call.args,
+                                                                             call.out))
+            publics = frozenset(q.hex() for q in op.want["publics"])
+        self._narrow(self._node(instance), publics, call, instance.source)
+
+    def _read(self, op, candidates):
+        """The one instance ``op`` read, if it can teach something across keys."""
         if len(candidates) != 1:
             if any(_unknown(c.descs) for c in candidates):
-                self.weaken(export.key, SEVERAL_INSTANCES)
-            return
+                self.weaken(op.key, SEVERAL_INSTANCES)
+            return None
         instance = candidates[0]
         if instance.node is None and not _unknown(instance.descs):
-            return                 # nothing links to it: its partition checks the bytes
-        self._learn(self._node(instance), export.want, export.source, instance.source)
+            return None            # nothing links to it: its partition checks it
+        return instance
 
     # ---- union-find ----
 
@@ -129,26 +163,42 @@ class MaterialLinks:
         if a is b:
             return
         b.parent = a
-        a.shared = True
-        derived_a, derived_b = a.derived or [], b.derived or []
-        a.derived = (derived_a + derived_b) or None
-        if b.value is not None and a.value is None:
-            a.value, a.witness = b.value, b.witness
-            self._propagate(a, derived_a)
-        elif b.value is not None and a.value != b.value:
-            self._conflict(a, b.value, b.witness, why)
-        elif a.value is not None:
+        a.shared, a.link = True, a.link or b.link or why
+        derived_b = b.derived or []
+        if b.value is not None:
+            self._learn(a, b.value, b.witness, why)    # and a's own derivations learn
+        a.derived = ((a.derived or []) + derived_b) or None
+        if a.value is not None:
             self._propagate(a, derived_b)
+        if b.publics is not None:
+            self._narrow(a, b.publics, b.public_witness, why)
 
     def _learn(self, node, value, witness, via=None):
         """The node's material is ``value``, as ``witness`` shows (of the instance created by
         ``via``)."""
         root = self._find(node)
         if root.value is None:
+            if root.publics is not None and model_use._public_hex(value) not in root.publics:
+                self._conflict(root, psa._short(value), witness, via)
+                return
             root.value, root.witness = value, witness
             self._propagate(root, root.derived or [])
         elif root.value != value:
-            self._conflict(root, value, witness, via if root.shared else None)
+            self._conflict(root, psa._short(value), witness, via if root.shared else None)
+
+    def _narrow(self, node, publics, witness, via):
+        """The node's pair has one of these public keys (hex)."""
+        root = self._find(node)
+        if root.value is not None:
+            fits = model_use._public_hex(root.value) in publics
+        else:
+            fits = root.publics is None or root.publics & publics
+            if fits:
+                root.publics = publics if root.publics is None else root.publics & publics
+                root.public_witness = witness
+        if not fits:
+            self._conflict(root, "a pair whose public key is " + " or ".join(
+                psa._short(p) for p in sorted(publics)), witness, via)
 
     def _propagate(self, root, derived):
         for node, call in derived:
@@ -157,19 +207,23 @@ class MaterialLinks:
                                      bytes.fromhex(args["info"]), args["bits"] // 8).hex()
             self._learn(node, value, call, call)
 
-    def _conflict(self, root, value, witness, why):
-        """Two values for one material; within one instance (nothing shared) the key's own
-        partition reports it."""
+    def _conflict(self, root, found, witness, why):
+        """Two incompatible facts about one material (``found``: the text of the new one);
+        within one instance (nothing shared) the key's own partition reports it."""
         if not root.shared and why is None:
             return
-        calls = [c for c in (root.create, why, root.witness, witness) if c is not None]
+        known, taught = (psa._short(root.value), root.witness) if root.value is not None else \
+            ("a pair whose public key is " + " or ".join(psa._short(p) for p in
+                                                          sorted(root.publics)),
+             root.public_witness)
+        calls = [c for c in (root.create, why, root.link, taught, witness) if c is not None]
         calls = sorted({c.line: c for c in calls}.values(), key=lambda c: c.line)
-        key = witness.args.get("key") if witness.op == "export" else witness.out.get("key")
+        key = witness.out.get("key") if witness.op in psa.CREATE_OPS else witness.args["key"]
         self.conflicts.append(Conflict(key, (
             f"one key material, shared through copies or derivations from the instance created "
-            f"at line {root.create.line}, is {psa._short(root.value)} (line "
-            f"{root.witness.line}) and {psa._short(value)} (line {witness.line}): a copy holds "
-            f"its source's bytes and a key derived from a stored key HKDF of them"), calls))
+            f"at line {root.create.line}, is {known} (line {taught.line}) and {found} (line "
+            f"{witness.line}): a copy holds its source's bytes and a key derived from a stored "
+            f"key HKDF of them"), calls))
 
 
 def _unknown(descs):

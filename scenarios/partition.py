@@ -36,7 +36,8 @@ It computes exactly what ``linearizability.check(model, calls)`` computes over
 import heapq
 
 from scenarios import model as psa
-from scenarios.materials import WILDCARD, MaterialLinks
+from scenarios import model_use
+from scenarios.materials import UNBOUND_USE, WILDCARD, MaterialLinks
 from scenarios.linearizability import INF as _INF
 from scenarios.linearizability import (_SMALL, CONTEXT_OPS, UNKNOWN, VIOLATION, Chain,
                                        OutOfBudget, explain_segment, segment_ends)
@@ -45,6 +46,10 @@ _CONTEXTS = 4096    # keys whose last mutating ops are kept (explanations' conte
 _SWEEP = 4096       # calls between two sweeps (at least; more when many keys are live)
 _WINDOW_OPS = 50_000   # ops of a lazy chain before it is cut back exhaustively
 _UNSETTLED = object()
+# what teaches the material of the instance it read (materials.py)
+_REVEALING = frozenset((psa._export, model_use._export_public, model_use._signed))
+_UNBOUND_USES = frozenset((model_use._use, model_use._use_rejected))   # accept any output of
+                                                                        # an unknown material
 
 
 class KeyVerdict:
@@ -194,8 +199,10 @@ class StreamCheck:
         of the instance it read (materials.py), once every candidate instance has been read."""
         if op.rule is psa._create:
             self.sources.descs(op)
-        else:
+        elif op.rule is psa._export:
             self.links.reveal(op, self.sources.candidates(op.key, op.source))
+        else:                     # export_public, sign, verify: SUCCESS
+            self.links.reveal_public(op, self.sources.candidates(op.key, op.source))
 
     def _sweep(self):
         """Close every segment the stream has passed (the others close when their key's next
@@ -227,7 +234,7 @@ class StreamCheck:
         if op.ret is not None:
             if rule is psa._create or rule is psa._destroy:
                 self.sources.add_killer(key, op.call, op.ret)
-            if (rule is psa._create and op.descs is None) or rule is psa._export:
+            if (rule is psa._create and op.descs is None) or rule in _REVEALING:
                 heapq.heappush(self.copies, (op.ret, op))
         entry = self.keys.get(key)
         if entry is None:
@@ -301,6 +308,8 @@ class StreamCheck:
     def _close(self, key, entry):
         segment, entry.segment, entry.horizon = entry.segment, [], -1
         del self.open[key]
+        if any(op.rule in _UNBOUND_USES for _, _, op in segment) and self._unbound(entry, segment):
+            self.links.weaken(key, UNBOUND_USE)
         try:
             if entry.chain is not None or not _is_small(segment):
                 if not self._extend(key, entry, segment):
@@ -345,6 +354,14 @@ class StreamCheck:
             raise OutOfBudget()
         entry.states = ends
         return True
+
+    def _unbound(self, entry, segment):
+        """Could a key use of the segment meet a material still unknown?"""
+        descs = [d for state in entry.states if state is not psa.ABSENT for d in state]
+        for _, _, op in segment:
+            if op.rule is psa._create:
+                descs.extend(self.sources.descs(op))
+        return entry.chain is not None or any(d[psa.MATERIAL] is None for d in descs)
 
     def _extend(self, key, entry, segment):
         """Add a segment to the key's lazy chain (linearizability.Chain): end states are only

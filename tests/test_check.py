@@ -66,6 +66,12 @@ VIOLATIONS = {
     # bytes none of them had
     "violation_copy_of_forty_instances_other_bytes": ("linearizability", 0x40000002, {2, 83},
                                                       "material ffff"),
+    # a generated P-256 pair K copied to T; T's public key is P; K exports a scalar of another
+    "violation_copy_of_generated_pair_other_public": ("material", 0x40000001, {2, 3, 4, 5},
+                                                      "public key"),
+    # the same with a signature made by T that the scalar K exports cannot have made
+    "violation_copy_of_generated_pair_signed_by_other": ("material", 0x40000001, {2, 3, 4, 5},
+                                                         "public key"),
     # K destroyed twice, then re-created and copied: only K is violated, its copy is legal
     "violation_only_the_guilty_key": ("linearizability", 0x40000001, {3, 4},
                                       "nothing to destroy"),
@@ -87,7 +93,7 @@ def test_violation_fixture_is_rejected_with_its_culprits_in_the_window(name):
     assert (violation.kind, violation.key) == (kind, key)
     assert words in violation.message
     assert culprit_lines <= {call["line"] for call in violation.window}
-    assert len(violation.window) <= 4
+    assert len(violation.window) <= (5 if kind == "material" else 4)   # material: 2 links
     text = format_text(result)
     assert "VIOLATION" in text and f"[{kind}] key {key:#x}" in text
 
@@ -261,3 +267,5 @@ def test_every_approximation_is_counted_per_key():
     pending = check_file(fixture("ok_pending_create_unseen"))
     assert {w["reason"] for w in pending.weakened} == {materials.WILDCARD}
     assert check_file(fixture("ok_copy_of_generated_shares_bytes")).weakened == []
+    use = check_file(fixture("ok_mac_on_generated_key_accepts_any_output"))
+    assert use.weakened == [{"key": 0x40000001, "reason": materials.UNBOUND_USE}]
