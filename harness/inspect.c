@@ -114,15 +114,15 @@ static void check_slot(size_t slice, size_t index, psa_key_id_t *ids, size_t *n)
 {
     const psa_key_slot_t *slot = slot_walk_slot(slice, index);
     if (slot->state == PSA_SLOT_EMPTY) {
-        return; /* var holds the free-list link here, not a reader count */
+        return; /* the reader count may hold the free-list link here (slot_walk.h) */
     }
     if (slot->state != PSA_SLOT_FULL) {
         violated("slot (%zu,%zu) (id 0x%x) left %s at quiescence", slice, index,
                  (unsigned) slot_id(slot), state_name(slot->state));
     }
-    if (slot->var.occupied.registered_readers != 0) {
+    if (slot_walk_readers(slot) != 0) {
         violated("slot (%zu,%zu) (id 0x%x) has %zu registered readers at quiescence", slice,
-                 index, (unsigned) slot_id(slot), slot->var.occupied.registered_readers);
+                 index, (unsigned) slot_id(slot), slot_walk_readers(slot));
     }
     if (slot->state != PSA_SLOT_FULL) {
         return;
@@ -150,7 +150,7 @@ static void check_free_list(size_t slice)
                      i, state_name(slot->state), (unsigned) slot_id(slot));
             return;
         }
-        i = i + 1 + (size_t) (ptrdiff_t) slot->var.free.next_free_relative_to_next;
+        i = slot_walk_next_free(slot, i);
     }
     if (listed != empty) {
         violated("slice %zu: %zu EMPTY slots but %zu on the free list", slice, empty, listed);

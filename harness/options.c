@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "describe.h"
 #include "generator.h"
 
 #define DEFAULT_MIX "import=3,generate=1,derive=1,copy=2,destroy=3,export=4,get_attributes=3"
@@ -62,6 +63,7 @@ static void usage(void)
 #if defined(PSA_STRESS_TEST_BUILD)
           "  --canary                also run a deliberate data race (TSan must report it)\n"
 #endif
+          "  --describe              print what this build of the tree offers (JSON) and exit\n"
           "  --help                  this text\n", stdout);
 }
 
@@ -158,6 +160,10 @@ static void parse_flags(options_t *o, int argc, char **argv)
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0) {
             usage();
+            exit(0);
+        }
+        if (strcmp(arg, "--describe") == 0) {
+            describe_print(stdout);
             exit(0);
         }
         const char *eq = strchr(arg, '=');

@@ -33,4 +33,11 @@ psa_key_id_t slot_walk_volatile_id(size_t slice, size_t index);
 /* Dynamic store: head of the free list of a volatile slice (>= its length: the list is empty). */
 size_t slot_walk_free_head(size_t slice);
 
+/* A slot's registered readers. Meaningful unless the slot is EMPTY: from 3.6.1 on, an EMPTY
+ * slot's reader count shares its storage with the free-list link. */
+size_t slot_walk_readers(const psa_key_slot_t *slot);
+
+/* Dynamic store: the index after an EMPTY slot on its slice's free list. */
+size_t slot_walk_next_free(const psa_key_slot_t *slot, size_t index);
+
 #endif /* PSA_STRESS_SLOT_WALK_H */

@@ -10,6 +10,12 @@ The build directory is ``build/<variant>/`` for the default tree and
 ``build/<variant>@<hash of the tree path>/`` for any other tree. make rebuilds what changed, and
 a content manifest of the tree and of harness/ kept in the build directory makes sure every file
 whose content changed is recompiled, so a mutated tree is never tested with a stale library.
+
+What the tree offers (key store kind, slot count, operations) differs between 3.6.x releases;
+CMake probes the tree and the driver reports the result (``psa-stress --describe``), which
+``Build.capabilities`` reads. ``unsupported`` says why a scenario cannot run on a build. A failed
+configure or build keeps its full output in the build directory (configure.log, build.log) and
+raises one line: the first compiler or CMake error and the log's path.
 """
 import hashlib
 import json
@@ -17,7 +23,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scenarios import tools
 from scenarios.source import REPO, SetupError, file_hashes
@@ -50,9 +56,49 @@ class Variant:
 class Build:
     variant: Variant
     directory: str
+    _capabilities: dict = field(default=None, repr=False, compare=False)
 
     def driver(self, test_build=False):
         return os.path.join(self.directory, "psa-stress-test" if test_build else "psa-stress")
+
+    @property
+    def capabilities(self):
+        """What this build of the tree offers, as the driver reports it (harness/describe.h):
+        {"mbedtls_version", "key_store": {"kind", "slot_count"}, "operations": [...]}."""
+        if self._capabilities is None:
+            result = subprocess.run([self.driver(), "--describe"], capture_output=True,
+                                    text=True)
+            try:
+                self._capabilities = json.loads(result.stdout)
+            except ValueError:
+                raise SetupError(f"{self.driver()} --describe failed: "
+                                 f"{result.stderr.strip() or result.stdout.strip()}") from None
+        return self._capabilities
+
+
+def scenario_operations(scenario):
+    """The driver operations a scenario calls: its mix's names with a positive weight, plus the
+    per-worker init of --init-race."""
+    names = set()
+    for item in scenario.mix.split(","):
+        name, _, weight = item.partition("=")
+        if name.strip() and weight.strip() != "0":
+            names.add(name.strip())
+    if "--init-race" in scenario.flags:
+        names.add("init")
+    return names
+
+
+def unsupported(scenario, capabilities):
+    """Why ``scenario`` cannot run on a build with these capabilities, or None when it can: a
+    scenario that calls an operation the tree lacks would only record NOT_SUPPORTED for it, and
+    pass without testing what it attacks."""
+    missing = sorted(scenario_operations(scenario) - set(capabilities["operations"]))
+    if not missing:
+        return None
+    return (f"Mbed TLS {capabilities['mbedtls_version']} lacks the operation"
+            f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            "(psa-stress --describe)")
 
 
 def ensure_tools(log=print):
@@ -83,7 +129,7 @@ def ensure_built(variant_name, tree, log=print):
     directory = build_directory(variant, tree)
     fresh = not os.path.isfile(os.path.join(directory, "CMakeCache.txt"))
     if fresh:
-        _configure(variant, tree, directory, log)
+        configure(variant, tree, directory, log)
     manifest_path = os.path.join(directory, "psa-stress.manifest.json")
     current = tree.manifest()
     current.update(file_hashes([HARNESS_DIR]))
@@ -96,7 +142,7 @@ def ensure_built(variant_name, tree, log=print):
                 f"(tree {tree.path} or harness)")
     elif not fresh:
         command.append("--clean-first")     # a build of unknown provenance: start over
-    _run(command, "build")
+    _run(command, "build", directory)
     with open(manifest_path, "w", encoding="utf-8") as handle:
         json.dump(current, handle)
     return Build(variant, directory)
@@ -120,19 +166,52 @@ def read_manifest(path):
         return {}
 
 
-def _configure(variant, tree, directory, log):
+def configure(variant, tree, directory, log=print):
+    """Run CMake's configure step (it probes the tree: CMakeLists.txt) into ``directory``."""
     compiler = "clang" if shutil.which("clang") else "gcc"
     log(f"configuring {variant.name} ({compiler}) in {os.path.relpath(directory, REPO)} ...")
     _run(["cmake", "-S", REPO, "-B", directory, f"-DCMAKE_C_COMPILER={compiler}",
           f"-DMBEDTLS_DIR={tree.path}", f"-DPSA_STRESS_SANITIZER={SANITIZERS[variant.sanitizer]}",
           f"-DPSA_STRESS_KEY_STORE={variant.key_store}",
-          f"-DPSA_STRESS_KEY_SLOT_COUNT={variant.slot_count}"], "configure")
+          f"-DPSA_STRESS_KEY_SLOT_COUNT={variant.slot_count}"], "configure", directory)
 
 
-def _run(command, what):
+def _run(command, what, directory):
+    """Run a CMake step; on failure keep its output in <directory>/<what>.log and raise one line
+    naming the first error."""
     result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        errors = [line for line in (result.stdout + result.stderr).splitlines()
-                  if "error" in line.lower()]
-        detail = errors[0] if errors else (result.stderr.strip().splitlines() or ["?"])[-1]
-        raise SetupError(f"CMake {what} failed: {detail.strip()}")
+    if result.returncode == 0:
+        return
+    os.makedirs(directory, exist_ok=True)
+    log_path = os.path.join(directory, f"{what}.log")
+    with open(log_path, "w", encoding="utf-8") as handle:
+        handle.write(f"$ {' '.join(command)}\n{result.stdout}\n{result.stderr}")
+    detail = first_error(result.stderr + "\n" + result.stdout)
+    raise SetupError(f"CMake {what} failed: {detail} (full log: {os.path.relpath(log_path)})")
+
+
+COMPILER_ERROR = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)?\s*"
+                            r"(?:fatal )?error:\s*(?P<message>.+)$")
+
+
+def first_error(output):
+    """The first compiler error of a build's output as "file:line: message", else CMake's first
+    error with its explanation, else the last line that is not a make progress line."""
+    lines = output.splitlines()
+    for line in lines:
+        match = COMPILER_ERROR.match(line.strip())
+        if match:
+            return f"{_short_path(match['file'])}:{match['line']}: {match['message'].strip()}"
+    for i, line in enumerate(lines):
+        if line.startswith("CMake Error"):
+            following = next((x.strip() for x in lines[i + 1:] if x.strip()), "")
+            return f"{line.strip()} {following}".strip()
+    quiet = [line.strip() for line in lines
+             if line.strip() and not re.match(r"\[\s*\d+%\]|(g?make)(\[\d+\])?:", line.strip())]
+    return quiet[-1] if quiet else "no error message (see the log)"
+
+
+def _short_path(path):
+    """A compiler's file path, relative to this repository when it is inside it."""
+    relative = os.path.relpath(path, REPO) if os.path.isabs(path) else path
+    return path if relative.startswith("..") else relative

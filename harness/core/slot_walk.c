@@ -7,6 +7,13 @@
 
 #include "slot_walk.h"
 
+/* PSA_STRESS_SLOT_UNION (CMakeLists.txt probes the tree's psa_crypto_core.h): the slot keeps
+ * its reader count in the `var` union it shares with the free-list link (3.6.1 on); before
+ * that, `registered_readers` is a plain field. */
+#if !defined(PSA_STRESS_SLOT_UNION)
+#error "PSA_STRESS_SLOT_UNION must be set by CMakeLists.txt's probe of the tree"
+#endif
+
 #if !defined(KEY_SLICE_COUNT) /* 3.6.0: one static array, no slice helpers */
 #define KEY_SLICE_COUNT 1u
 #define KEY_SLOT_CACHE_SLICE_INDEX 0
@@ -64,6 +71,26 @@ size_t slot_walk_free_head(size_t slice)
     return global_data.first_free_slot_index[slice];
 #else
     (void) slice;
+    return SIZE_MAX;
+#endif
+}
+
+size_t slot_walk_readers(const psa_key_slot_t *slot)
+{
+#if PSA_STRESS_SLOT_UNION
+    return slot->var.occupied.registered_readers;
+#else
+    return slot->registered_readers;
+#endif
+}
+
+size_t slot_walk_next_free(const psa_key_slot_t *slot, size_t index)
+{
+#if defined(MBEDTLS_PSA_KEY_STORE_DYNAMIC) /* only trees with the union have this store */
+    return index + 1 + (size_t) (ptrdiff_t) slot->var.free.next_free_relative_to_next;
+#else
+    (void) slot;
+    (void) index;
     return SIZE_MAX;
 #endif
 }
