@@ -12,6 +12,7 @@
   run.py merge    REPORT-DIR... [--out DIR]
   run.py mutants  [--only ID,..] [--runs N] [--budget S]   detection matrix of mutants/
                   [--upstream | --upstream-only] [--upstream-runs N]
+  run.py bisect   --good REF --bad REF [--repo DIR] FAILURE-ID | SCENARIO [stress flags]
   run.py test     [pytest arguments]
 
 Exit codes (docs/report-format.md): 0 clean, 1 a failure was found (sanitizer report, checker
@@ -28,7 +29,7 @@ import tempfile
 import time
 import traceback
 
-from scenarios import catalog, check, report, tools
+from scenarios import bisect, catalog, check, report, tools
 from scenarios import history_binary, mutants
 from scenarios import repro as repro_module
 from scenarios.build import Variant, ensure_built
@@ -42,7 +43,7 @@ from scenarios.report import summary
 from scenarios.source import REPO, SetupError, find_tree
 
 SUBCOMMANDS = ("run", "stress", "nightly", "repro", "check", "convert", "list", "merge", "test",
-               "mutants")
+               "mutants", "bisect")
 
 
 def make_parser():
@@ -93,6 +94,9 @@ def make_parser():
                      "mutant's own scenarios and engines first): a second column")
     mut.add_argument("--upstream-runs", type=positive_int, default=1,
                      help="runs of upstream's suites per mutant (default 1)")
+    bis = commands.add_parser("bisect", help="find the first commit of an Mbed TLS git "
+                              "checkout that shows a failure (docs/bisect.md)")
+    bisect.add_bisect_options(bis)
     test = commands.add_parser("test", help="run the project's pytest suite")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
     return parser
@@ -109,7 +113,7 @@ def main(argv=None):
         args = parser.parse_args(argv)
     handler = {"run": cmd_run, "stress": cmd_stress, "nightly": cmd_nightly, "repro": cmd_repro,
                "check": cmd_check, "convert": cmd_convert, "list": cmd_list, "merge": cmd_merge,
-               "test": cmd_test, "mutants": mutants.cmd_mutants}
+               "test": cmd_test, "mutants": mutants.cmd_mutants, "bisect": bisect.cmd_bisect}
     try:
         return handler[args.command](args)
     except SetupError as error:

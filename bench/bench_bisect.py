@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Bisection on a local series of 3.6.6: five bisections, the race introduced at a different
+commit of the six each time (tests/test_bisect.py builds the series).
+
+    python3 bench/bench_bisect.py [--positions 1,2,3,5,6] [--seed N]
+
+Prints, per bisection, the commit that introduced the race, the one bisect named, the
+reproduction rate on the bad commit, the runs per commit, the commits tested and the wall time;
+then how many of the bisections named the introducing commit.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tests.test_bisect import FIXTURE, JOB, bisect, make_series  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--positions", default="1,2,3,5,6",
+                        help="the commit (1-6) that introduces the race, per bisection")
+    parser.add_argument("--seed", default="1", help="the job's seed (default 1)")
+    args = parser.parse_args()
+    job = [*JOB]
+    job[job.index("--seed") + 1] = args.seed
+    found = 0
+    positions = [int(p) for p in args.positions.split(",")]
+    for bug_at in positions:
+        commits = make_series(FIXTURE, bug_at)
+        started = time.monotonic()
+        result = bisect(FIXTURE, commits[0], "main", *job)
+        seconds = time.monotonic() - started
+        if result.returncode != 0:
+            print(f"bug at commit {bug_at}: bisect exit {result.returncode}: "
+                  f"{result.stderr.strip().splitlines()[-1:]}")
+            continue
+        data = json.loads(result.stdout)
+        named = [commits.index(c["commit"]) for c in data["first_bad"]]
+        found += named == [bug_at]
+        rate = data["rate"]
+        print(f"bug at commit {bug_at}: named {named}, rate {rate['hits']}/{rate['runs']}, "
+              f"{data['runs_per_commit']} runs per commit, {len(data['steps'])} commits "
+              f"tested, {seconds:.1f} s")
+    print(f"found the introducing commit in {found} of {len(positions)} bisections")
+    return 0 if found == len(positions) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
