@@ -34,7 +34,7 @@ from scenarios import history_binary, mutants
 from scenarios import repro as repro_module
 from scenarios.build import Variant, ensure_built
 from scenarios.commands import cmd_nightly, cmd_run, cmd_stress
-from scenarios.history import HistoryError
+from scenarios.history_format import HistoryError
 from scenarios.options import (EXIT_BAD_INPUT, EXIT_CLEAN, EXIT_FAILURE, EXIT_HARNESS, Parser,
                                add_nightly_options, add_run_options, add_session_options,
                                add_stress_options, add_target_options, positive_int)

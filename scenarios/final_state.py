@@ -41,7 +41,7 @@ import operator
 import os
 
 from scenarios import history as history_module
-from scenarios import history_binary
+from scenarios import history_binary, history_format
 from scenarios import model as model_module
 from scenarios.model import ABSENT, VOLATILE_MAX, VOLATILE_MIN, KeyStoreModel
 from scenarios.model_faults import FaultRules, kinds
@@ -145,7 +145,7 @@ def _compare(settled, live):
 def _sample(op, status, persistent):
     """A call of ``op`` returning ``status`` (None: pending) on a volatile or persistent id,
     with every argument and output the history format gives the operation."""
-    ints, hexes, out_ints, out_hexes = history_module.OPS[op]
+    ints, hexes, out_ints, out_hexes = history_format.OPS[op]
     key = 1 if persistent else VOLATILE_MIN
     values = {"key": key, "src": key, "lifetime": int(persistent), "id": key if persistent else 0,
               "type": 0x2400, "bits": 128, "usage": 0, "alg": 0}
@@ -153,7 +153,7 @@ def _sample(op, status, persistent):
     args.update((name, "00" * 16) for name in hexes)
     out = {name: values.get(name, 1) for name in out_ints}
     out.update((name, "00" * 16) for name in out_hexes)
-    return history_module.Call(0, 0, op, 1, None if status is None else 2, status, args,
+    return history_format.Call(0, 0, op, 1, None if status is None else 2, status, args,
                                out if status == "SUCCESS" else {}, 0)
 
 
@@ -172,7 +172,7 @@ def roles(op, status, persistent):
         if key_op.rule not in model_module._MUTATING or key_op.rule in model_module._BINDERS:
             continue
         target = "key" if key_op.key == call.args.get("key") and \
-            op not in history_module.CREATE_OPS else "created"
+            op not in history_format.CREATE_OPS else "created"
         key_op.key = call.args.get("key", VOLATILE_MIN)
         present = frozenset(((int(persistent), key_op.key) + (None,) * 5,))
         if _creates(model, key_op):
@@ -193,7 +193,7 @@ def _creates(model, op):
 def _relevant_ops(header):
     """The operations of the binary layout some status of which creates or removes a key."""
     statuses = [None, *header["binary"]["statuses"].values()]
-    return frozenset(op for op in header["binary"]["ops"] if op in history_module.OPS
+    return frozenset(op for op in header["binary"]["ops"] if op in history_format.OPS
                      and any(roles(op, s, p) for s in statuses for p in (False, True)))
 
 
@@ -214,7 +214,7 @@ def _scan_binary(path, header):
         if op is None:
             continue
         status = statuses.get(status, f"STATUS({status})") if ret else None
-        create = op in history_module.CREATE_OPS
+        create = op in history_format.CREATE_OPS
         persistent = model_module.is_persistent(lifetime) if create else \
             not VOLATILE_MIN <= key <= VOLATILE_MAX
         created = out_key if status == "SUCCESS" else (key_id if persistent else None)
@@ -247,7 +247,7 @@ def _events_of_call(call):
 
 
 def _persistent_call(call):
-    if call.op in history_module.CREATE_OPS:
+    if call.op in history_format.CREATE_OPS:
         return model_module.is_persistent(call.args.get("lifetime", 0))
     return not VOLATILE_MIN <= call.args.get("key", 0) <= VOLATILE_MAX
 
@@ -322,5 +322,5 @@ def _verdict(state, maybe_created):
 
 def _describe(event):
     op = event[OP]
-    key = event[CREATED] if op in history_module.CREATE_OPS else event[KEY]
+    key = event[CREATED] if op in history_format.CREATE_OPS else event[KEY]
     return f"t{event[THREAD]}#{event[SEQ]} {op}({key:#x}) -> {event[STATUS]}"

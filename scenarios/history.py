@@ -1,4 +1,6 @@
-"""Read and validate a psa-stress history file (JSON Lines, docs/history-format.md).
+"""Read and validate a psa-stress history file (JSON Lines, docs/history-format.md); the binary
+form is read by scenarios/history_binary.py, and the format's definitions both share are in
+scenarios/history_format.py (re-exported here as part of this module's API).
 
 Public API::
 
@@ -25,82 +27,14 @@ earlier calls were handed out. Byte strings stay lower-case hex strings.
 import contextlib
 import gc
 import json
-import re
 
-FORMAT = "psa-stress-history"
-VERSION = 1
-
-ATTRS = ("lifetime", "id", "type", "bits", "usage", "alg")
-CREATE_OPS = ("import", "generate", "derive", "copy", "derive_from")
-_USE = (("key", "alg"), ("input",), (), ("material",))     # a key use with an output
-# op -> (integer args, hex args, integer outs on SUCCESS, hex outs on SUCCESS)
-OPS = {
-    "import": (ATTRS, ("material",), ("key",), ()),
-    "generate": (ATTRS, (), ("key",), ()),
-    "derive": (ATTRS, ("secret", "salt", "info"), ("key",), ()),
-    "copy": (("src", "lifetime", "id", "usage", "alg"), (), ("key",), ()),
-    "destroy": (("key",), (), (), ()),
-    "export": (("key",), (), (), ("material",)),
-    "get_attributes": (("key",), (), ATTRS, ()),
-    "purge": (("key",), (), (), ()),
-    "open": (("key",), (), ("key",), ()),
-    "close": (("key",), (), (), ()),
-    "export_public": (("key",), (), (), ("material",)),
-    "derive_from": (ATTRS + ("src",), ("salt", "info"), ("key",), ()),
-    "sign": _USE, "cipher_encrypt": _USE, "cipher_decrypt": _USE, "mac": _USE,
-    "verify": (("key", "alg"), ("hash", "input"), (), ()),
-    "aead_encrypt": (("key", "alg"), ("nonce", "input"), (), ("material",)),
-    "aead_decrypt": (("key", "alg"), ("nonce", "input"), (), ("material",)),
-    "mac_multipart": (("key", "alg", "mid", "stage"), ("message",), (), ("material",)),
-    "random": ((), (), (), ()), "reseed": ((), (), (), ()), "deplete": ((), (), (), ()),
-    "init": ((), (), (), ()),      # psa_crypto_init, raced by the workers (--init-race)
-}
-# widest integer each field has in the driver's record (harness/record.h); others are 32 bits
-_INT_MAX = {"type": 0xFFFF, "bits": 0xFFFF}
-_U32_MAX = 0xFFFFFFFF
-HKDF_MAX_BITS = 255 * 256    # HKDF-SHA-256 outputs at most 255 blocks of 32 bytes
-HEX = re.compile(r"(?:[0-9a-f]{2})*")
-STATUS_NAME = re.compile(r"[A-Z][A-Z0-9_]*|STATUS\(-?[0-9]+\)")
-
-
-class HistoryError(Exception):
-    """The file breaks the history format; the message starts with "line N:"."""
-
-
-class Call:
-    """One call record of the history."""
-    __slots__ = ("thread", "seq", "op", "call", "ret", "status", "args", "out", "line")
-
-    def __init__(self, thread, seq, op, call, ret, status, args, out, line):
-        self.thread = thread
-        self.seq = seq
-        self.op = op
-        self.call = call
-        self.ret = ret
-        self.status = status
-        self.args = args
-        self.out = out
-        self.line = line
-
-    def __repr__(self):
-        return (f"Call(t{self.thread}#{self.seq} {self.op} [{self.call},{self.ret}] "
-                f"{self.status} line {self.line})")
-
-
-class History:
-    """A validated history: header, calls sorted by call stamp, end-line completeness."""
-    __slots__ = ("path", "header", "calls", "complete")
-
-    def __init__(self, path, header, calls, complete):
-        self.path = path
-        self.header = header
-        self.calls = calls
-        self.complete = complete
-
+from scenarios import history_binary
+from scenarios.history_format import (ATTRS, CREATE_OPS, HEX, OPS, STATUS_NAME,  # noqa: F401
+                                      U16_MAX, U32_MAX, Call, History, HistoryError,
+                                      check_derived_bits, check_end, check_header)
 
 def open_history(path):
     """The history at ``path`` (JSON Lines file or binary directory), read lazily."""
-    from scenarios import history_binary
     if history_binary.is_binary(path):
         return history_binary.open_binary(path)
     try:
@@ -194,42 +128,10 @@ def _json(text, number):
     return obj
 
 
-def check_header(obj, where):
-    """The header object, checked; ``where`` prefixes error messages."""
-    if obj.get("format") != FORMAT:
-        raise HistoryError(f"{where}: header format is not {FORMAT!r}")
-    if obj.get("version") != VERSION or type(obj.get("version")) is not int:
-        raise HistoryError(f"{where}: unsupported version {obj.get('version')!r}")
-    store = obj.get("key_store")
-    if type(store) is not dict:
-        raise HistoryError(f"{where}: header has no key_store object")
-    threads = obj.get("threads")
-    if threads is not None and (type(threads) is not int or not 1 <= threads <= 0xFFFF):
-        raise HistoryError(f"{where}: header threads must be a positive 16-bit integer")
-    faults = obj.get("faults")
-    if faults is not None and (type(faults) is not dict or
-                               type(faults.get("spec")) not in (str, type(None))):
-        raise HistoryError(f"{where}: header faults must be an object with a string spec")
-    return obj
-
-
 def _check_end(obj, number):
     end = obj["end"]
     check_end(end, f"line {number}: end line")
     return end["records"], end["complete"]
-
-
-def check_end(end, where):
-    """The end object: integer records, boolean complete, and the driver's optional list of
-    key ids still live in the core (scenarios/final_state.py)."""
-    if type(end) is not dict or type(end.get("records")) is not int \
-            or type(end.get("complete")) is not bool:
-        raise HistoryError(f"{where} needs integer records and boolean complete")
-    live = end.get("live")
-    if live is not None and (type(live) is not list or
-                             any(type(key) is not int or not 0 <= key <= _U32_MAX
-                                 for key in live)):
-        raise HistoryError(f"{where}: live must be a list of key ids")
 
 
 class _Reader:
@@ -319,21 +221,14 @@ class _Reader:
         self.statuses.add(call.status)
 
 
-def check_derived_bits(op, args, where):
-    """A derivation's key size must fit the HKDF-SHA-256 output the model recomputes."""
-    if op in ("derive", "derive_from") and args["bits"] > HKDF_MAX_BITS:
-        raise HistoryError(f"{where}: args.bits must be at most {HKDF_MAX_BITS} (the longest "
-                           "HKDF-SHA-256 output)")
-
-
 def _check_fields(values, ints, hexes, where, number):
     if type(values) is not dict:
         raise HistoryError(f"line {number}: {where} must be an object")
     for name in ints:
         value = values.get(name)
-        if type(value) is not int or not 0 <= value <= _INT_MAX.get(name, _U32_MAX):
+        if type(value) is not int or not 0 <= value <= U16_MAX.get(name, U32_MAX):
             raise HistoryError(f"line {number}: {where}.{name} must be an integer in 0.."
-                               f"{_INT_MAX.get(name, _U32_MAX)}")
+                               f"{U16_MAX.get(name, U32_MAX)}")
     for name in hexes:
         value = values.get(name)
         if type(value) is not str or not HEX.fullmatch(value):

@@ -8,7 +8,7 @@ Public API::
 
 The record layout comes from header.json (field name, offset, size, type), so the C record may
 gain or move fields without breaking this reader. Which fields make an operation's ``args`` and
-``out`` follows from ``history.OPS`` by naming convention (``_field_of``): integer ``key``/``src``
+``out`` follows from ``history_format.OPS`` by naming convention (``_field_of``): integer ``key``/``src``
 are the record's ``key``, an attribute name is ``attrs.<name>``, an integer out ``key`` is
 ``out_key``, a byte string ``X`` is the bytes field ``X`` cut to ``X_len`` when the layout has it,
 and a byte string the record does not carry comes from the header's ``constants``
@@ -26,8 +26,8 @@ import os
 import re
 import struct
 
-from scenarios.history import (ATTRS, HEX, OPS, STATUS_NAME, Call, History, HistoryError,
-                               check_derived_bits, check_end, check_header)
+from scenarios.history_format import (ATTRS, HEX, OPS, STATUS_NAME, Call, History,
+                                      HistoryError, check_derived_bits, check_end, check_header)
 
 THREAD_MAGIC = b"PSATHRD1"
 _STRUCT_CODES = {"u64": "Q", "u32": "I", "i32": "i", "u16": "H", "u8": "B"}

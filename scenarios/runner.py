@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from scenarios import check, final_state, nemesis, sanitizers
-from scenarios.history import HistoryError
+from scenarios.history_format import HistoryError
 
 HANG_GRACE_SECONDS = 120     # TSan start-up/tear-down plus history writing
 INVARIANT_EXIT_CODE = 4      # the driver: an inside invariant was violated (harness/inspect.h)
