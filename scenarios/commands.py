@@ -18,7 +18,7 @@ from scenarios.build import Variant
 from scenarios.job import PASS_THROUGH, Job
 from scenarios.options import EXIT_CLEAN, EXIT_FAILURE, scenario_overrides
 from scenarios.progress import Progress
-from scenarios.session import Session
+from scenarios.session import Refused, Session
 from scenarios.signatures import load_known
 from scenarios.source import find_tree
 
@@ -86,9 +86,14 @@ def _portfolio_session(args, command, seed_of, max_failures=None, shard=None):
             if seconds is None:
                 return
             pinned = "--sched" in scenario.flags       # the scenario's own engine
-            session.run(Job(scenario, seed_of(k), seconds,
-                            engine={} if pinned else {"sched": engine},
-                            build_variant=args.variant))
+            try:
+                session.run(Job(scenario, seed_of(k), seconds,
+                                engine={} if pinned else {"sched": engine},
+                                build_variant=args.variant), refusable=True)
+            except Refused as why:
+                if not plan.skip(scenario, engine, str(why)):
+                    return
+                continue
             plan.done(scenario, engine)
     return _session(args, command, jobs, args.budget, shard)
 

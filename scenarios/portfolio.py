@@ -22,6 +22,7 @@ Public API::
     Plan(scenarios, engines=None, run_seconds=RUN_SECONDS)
     Plan.next() -> (Scenario, engine)        # the next run's pair
     Plan.done(scenario, engine)              # count a run of it
+    Plan.skip(scenario, engine, why)         # the driver refuses it: out of the plan
     Plan.variants() -> [variant names]       # every build the plan needs
     Plan.describe() -> dict                  # the allocation, as report JSON
 """
@@ -52,6 +53,7 @@ class Plan:
                     order = ((turn - index) % len(engines), position)
                     self.counts[(index, order, scenario.name, engine)] = 0
         self.turn = 0
+        self.skipped = {}           # "scenario@engine" -> why the driver refused it
         if not self.families:
             raise SetupError(f"no scenario of {', '.join(s.name for s in scenarios)} can run "
                              f"under --sched {','.join(engines or ())}")
@@ -67,6 +69,15 @@ class Plan:
                 _, _, name, engine = candidates[0]
                 return self._scenario(name), engine
         raise AssertionError("a pair at the least count always exists")
+
+    def skip(self, scenario, engine, why):
+        """Take a pair the driver refuses (on this tree, under this engine) out of the plan;
+        the report lists it with the reason. False when no pair is left."""
+        for pair in list(self.counts):
+            if pair[2:] == (scenario.name, engine):
+                del self.counts[pair]
+        self.skipped[f"{scenario.name}@{engine}"] = why
+        return bool(self.counts)
 
     def done(self, scenario, engine):
         """Count a run of the pair; the next turn is the following family's."""
@@ -101,7 +112,7 @@ class Plan:
         return {"run_seconds": self.run_seconds, "pairs": self.pairs(),
                 "order": "families take turns; in its turn a family runs a pair run least "
                          "often so far",
-                "runs": self.runs(),
+                "runs": self.runs(), "skipped": dict(self.skipped),
                 "families": [{"family": name,
                               "scenarios": [{"scenario": s.name, "engines": list(engines),
                                              "variant": s.variant} for s, engines in members]}

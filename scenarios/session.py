@@ -35,6 +35,10 @@ POST_SLACK_SECONDS = 1.0
 MIN_FREE_BYTES = 512 * 1_000_000     # free disk a run needs (its history and storage)
 
 
+class Refused(Exception):
+    """The driver refused a job's flags (a scenario this tree or engine cannot run)."""
+
+
 class Session:
     def __init__(self, command, tree, progress, known=frozenset(), shard=None, budget=0,
                  reports_root=report.REPORTS_DIR, max_disk=300 * 1_000_000, capped=True):
@@ -97,8 +101,11 @@ class Session:
 
     # ---- runs ----
 
-    def run(self, job):
-        """Run one job, record it, keep its directory only if it failed; return its JSON."""
+    def run(self, job, refusable=False):
+        """Run one job, record it, keep its directory only if it failed; return its JSON. With
+        ``refusable``, a driver that refuses the job's flags (exit 2: the tree or the engine
+        cannot run this scenario) is no setup error: the run is not recorded and Refused is
+        raised with the driver's reason."""
         name = f"{job.scenario.name}-seed{job.seed}"
         self._check_disk()
         engine = job.engine.get("sched", "")
@@ -113,7 +120,12 @@ class Session:
             post = max(0.0, time.monotonic() - started - result.seconds)
             self.post_ratio[job.scenario.name] = post / result.seconds
         data = summary.run_json(result, self.shard)
-        self._refuse_setup_errors(data)
+        refused = self._refused(data)
+        if refused and refusable:
+            shutil.rmtree(result.directory, ignore_errors=True)
+            self.progress.log(f"skipped {job.scenario.name}@{engine or 'os'}: {refused}")
+            raise Refused(refused)
+        self._refuse_setup_errors(data, refused)
         self._keep(result, data)
         self.runs.append(data)
         self._announce(data)
@@ -124,13 +136,22 @@ class Session:
         """Distinct failure signatures seen so far that are not known."""
         return len(self.signatures)
 
-    def _refuse_setup_errors(self, data):
-        """A driver that refused its flags (exit 2) is bad input for run.py too, and a history
-        it could not write (a full disk) a setup error: neither is a failure of the library."""
+    @staticmethod
+    def _refused(data):
+        """The driver's reason when it refused the job's flags (exit 2), else None."""
         for failure in data["failures"]:
             if failure["kind"] == "driver-error" and failure["message"].startswith(
                     "driver exit code 2:"):
-                raise SetupError(failure["message"].split(": ", 1)[1])
+                return failure["message"].split(": ", 1)[1]
+        return None
+
+    @staticmethod
+    def _refuse_setup_errors(data, refused):
+        """A driver that refused its flags is bad input for run.py too, and a history it could
+        not write (a full disk) a setup error: neither is a failure of the library."""
+        if refused:
+            raise SetupError(refused)
+        for failure in data["failures"]:
             if failure["kind"] == "disk":
                 raise SetupError(failure["message"])
 

@@ -131,3 +131,24 @@ def test_one_root_cause_on_many_keys_is_one_failure_and_few_lines(fake, tmp_path
     assert os.path.getsize(directory / "summary.json") < 200_000
     assert len(out.splitlines()) + len(err.splitlines()) < 40
     assert max(len(line) for line in (out + err).splitlines()) < 400
+
+
+def test_a_pair_the_driver_refuses_is_skipped_with_its_reason(fake, tmp_path, monkeypatch):
+    """A scenario the tree or an engine cannot run (the driver exits 2) is reported as skipped,
+    never silently passed, and the rest of the portfolio runs."""
+    driver = fake()
+
+    def refusing(build, scenario, seed, seconds, directory, *args, **kwargs):
+        if scenario.name == "volatile-churn":
+            result = RunResult(scenario.name, seed, build.variant.name, directory)
+            result.failures.append(Failure("driver-error", "driver exit code 2: psa-stress: "
+                                           "error: no psa_random_reseed in this tree"))
+            return result
+        return driver(build, scenario, seed, seconds, directory, *args, **kwargs)
+    monkeypatch.setattr("scenarios.job.run_scenario", refusing)
+    assert cli.main(["run", "--budget", "8", "--reports-dir", str(tmp_path),
+                     "--scenarios", "volatile-churn,derive-copy", "--run-seconds", "0.5"]) == 0
+    data, _ = _summary(tmp_path)
+    skipped = data["portfolio"]["skipped"]
+    assert skipped["volatile-churn@os"].endswith("no psa_random_reseed in this tree")
+    assert {run["scenario"] for run in data["runs"]} == {"derive-copy"}

@@ -71,7 +71,10 @@ def terminal(data, directory, most=12):
     plan = data.get("portfolio")
     if plan:
         ran = sum(1 for engines in plan["runs"].values() for runs in engines.values() if runs)
-        lines.append(f"  portfolio: {ran}/{plan['pairs']} scenario x engine pairs run")
+        skipped = plan.get("skipped") or {}
+        lines.append(f"  portfolio: {ran}/{plan['pairs']} scenario x engine pairs run"
+                     + (f"; {len(skipped)} skipped (the driver refused them: summary.md)"
+                        if skipped else ""))
     rows = data["throughput"]
     if len(rows) <= 6:
         for name, row in rows.items():

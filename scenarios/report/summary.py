@@ -158,6 +158,10 @@ def _portfolio_markdown(plan):
              "| scenario | " + " | ".join(engines) + " |", "|---" * (len(engines) + 1) + "|"]
     for name, row in plan["runs"].items():
         lines.append(f"| {name} | " + " | ".join(str(row.get(e, "-")) for e in engines) + " |")
+    skipped = plan.get("skipped") or {}
+    if skipped:
+        lines += ["", "Skipped (the driver refused them):", ""]
+        lines += [f"- `{pair}`: {why}" for pair, why in sorted(skipped.items())]
     return lines
 
 
