@@ -64,6 +64,10 @@ typedef struct {
     uint64_t next_sweep;
     inst_t **copies;                      /* min-heap by ret: copies not resolved yet */
     size_t ncopies, copycap;
+    read_t *reads;                        /* successful exports in flight (one per thread at
+                                             most), resolved once the stream passes their ret */
+    size_t nreads, readcap;
+    uint64_t reads_due;                   /* the smallest ret among them */
     thread_t *threads;                    /* [65536] */
     uint16_t *active;                     /* the threads seen */
     size_t nactive;

@@ -92,16 +92,24 @@ static key_t_ *key_find(const core_t *c, uint32_t id)
     return k != NULL && k->used ? k : NULL;
 }
 
+/* Room for one more item in a growable array of n items; 0 if out of memory. */
+static int room(void **items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return 1;
+    size_t more_cap = *cap ? 2 * *cap : first;
+    void *more = realloc(*items, more_cap * size);
+    if (more == NULL)
+        return 0;
+    *items = more;
+    *cap = more_cap;
+    return 1;
+}
+
 static int list_push(idlist_t *l, uint32_t id)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 1024;
-        uint32_t *more = realloc(l->ids, cap * sizeof *more);
-        if (more == NULL)
-            return 0;
-        l->ids = more;
-        l->cap = cap;
-    }
+    if (!room((void **)&l->ids, l->n, &l->cap, sizeof *l->ids, 1024))
+        return 0;
     l->ids[l->n++] = id;
     return 1;
 }
@@ -209,18 +217,12 @@ static int add_op(core_t *c, key_t_ *k, const op_t *op)
     return key_list(c, k, LISTED_OPEN) ? 1 : undecided(c, "out of memory", op->call);
 }
 
-/* ---- copies and exports: resolved once the stream passes their ret ----------------------- */
+/* ---- copies: resolved once the stream passes their ret ----------------------------------- */
 
 static int heap_push(core_t *c, inst_t *inst)
 {
-    if (c->ncopies == c->copycap) {
-        size_t cap = c->copycap ? 2 * c->copycap : 64;
-        inst_t **more = realloc(c->copies, cap * sizeof *more);
-        if (more == NULL)
-            return 0;
-        c->copies = more;
-        c->copycap = cap;
-    }
+    if (!room((void **)&c->copies, c->ncopies, &c->copycap, sizeof *c->copies, 64))
+        return 0;
     size_t i = c->ncopies++;
     for (; i > 0 && c->copies[(i - 1) / 2]->ret > inst->ret; i = (i - 1) / 2)
         c->copies[i] = c->copies[(i - 1) / 2];
@@ -403,6 +405,7 @@ static int add_create(core_t *c, const uint8_t *rec, int make, uint64_t call, ui
         inst->descs.present = 1;
         state_add(&inst->descs, &inst->plain);
         inst->resolved = 1;
+        inst_firm(inst);
     }
     op_t op = { .call = call, .ret = ret, .action = CORE_CREATE, .created = &inst->descs,
                 .inst = inst };
@@ -416,20 +419,39 @@ static int add_create(core_t *c, const uint8_t *rec, int make, uint64_t call, ui
     return add_op(c, k, &op);
 }
 
-/* A successful export, resolved with the copies: what it teaches about the material of the
- * instance it read (sources.c reveal). */
+/* A successful export, resolved once the stream passes its ret: what it teaches about the
+ * material of the instance it read (sources.c reveal). */
 static int push_export(core_t *c, const op_t *op, uint32_t key)
 {
-    inst_t *read = inst_new(&c->src);
-    if (read == NULL)
+    if (!room((void **)&c->reads, c->nreads, &c->readcap, sizeof *c->reads, 16))
         return 0;
-    read->call = op->call;
-    read->ret = op->ret;
-    read->src = key;
-    read->make = MAKE_READ;
-    read->plain.mat = op->arg.mat;
-    read->plain.matlen = op->arg.matlen;
-    return heap_push(c, read);
+    c->reads[c->nreads++] = (read_t){ op->call, op->ret, op->arg.mat, key, op->arg.matlen };
+    if (op->ret < c->reads_due || c->nreads == 1)
+        c->reads_due = op->ret;
+    return 1;
+}
+
+/* Resolve the exports that returned before the stream's position (after the copies: an
+ * export's view of a candidate depends only on the stamps, sources.c loose). */
+static int reveal_until(core_t *c, uint64_t position)
+{
+    if (c->nreads == 0 || c->reads_due >= position)
+        return 1;
+    size_t kept = 0;
+    c->reads_due = UINT64_MAX;
+    for (size_t i = 0; i < c->nreads; i++) {
+        read_t *r = &c->reads[i];
+        if (r->ret < position) {
+            if (!reveal(&c->src, r))
+                return undecided(c, "one key material seen as two values", r->call);
+        } else {
+            c->reads[kept++] = *r;
+            if (r->ret < c->reads_due)
+                c->reads_due = r->ret;
+        }
+    }
+    c->nreads = kept;
+    return 1;
 }
 
 /* The key action of a record (its key: a copy's source) as an op of that key. */
@@ -476,7 +498,7 @@ int feed(core_t *c, const uint8_t *rec, uint64_t call, uint64_t ret)
     unsigned entry = c->entries[opcode][variant_of(c, rec, opcode)][status];
     if (!(entry & ENTRY_VALID))
         return undecided(c, "an operation or status outside the fast path", call);
-    if (!resolve_until(c, call))
+    if (!resolve_until(c, call) || !reveal_until(c, call))
         return 0;
     if (++c->fed >= c->next_sweep && !sweep(c, call))
         return 0;
@@ -497,7 +519,7 @@ int feed(core_t *c, const uint8_t *rec, uint64_t call, uint64_t ret)
 
 int feed_finish(core_t *c)
 {
-    if (!resolve_until(c, UINT64_MAX))
+    if (!resolve_until(c, UINT64_MAX) || !reveal_until(c, UINT64_MAX))
         return 0;
     for (size_t i = 0; i < c->keycap; i++)
         if (c->keys[i].used && c->keys[i].nops && !close_segment(c, &c->keys[i]))
@@ -517,6 +539,7 @@ void feed_free(core_t *c)
     sources_ctx_free(&c->src);
     free(c->keys);
     free(c->copies);
+    free(c->reads);
     free(c->seen);
     free(c->open.ids);
     free(c->dirty.ids);

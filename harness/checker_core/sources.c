@@ -297,12 +297,15 @@ static int derive_link(sources_ctx_t *s, inst_t *secret, inst_t *derived)
     return root->vallen == MATERIAL_UNKNOWN || derive_one(s, root, derived);
 }
 
-static int killed(const sources_t *l, const inst_t *candidate, const inst_t *copy)
+/* The latest invocation of a killer that returned before a reader invoked at this stamp: a
+ * candidate that returned before it was certainly removed (0: none). */
+static uint64_t last_kill(const sources_t *l, uint64_t invoked)
 {
+    uint64_t last = 0;
     for (uint32_t i = 0; i < l->nkillers; i++)
-        if (l->killers[i].call > candidate->ret && l->killers[i].ret < copy->call)
-            return 1;
-    return 0;
+        if (l->killers[i].ret < invoked && l->killers[i].call > last)
+            last = l->killers[i].call;
+    return last;
 }
 
 /* model._copied_desc of the source description src, if the copy can read it. */
@@ -371,41 +374,46 @@ static int candidate_descs(sources_ctx_t *s, inst_t *candidate, state_t *out)
     return 1;
 }
 
-/* Could the instance's material be unknown (materials._unknown)? */
-static int loose(const inst_t *inst)
+/* Could the instance's material be unknown (materials._unknown) for a reader that returned at
+ * ret? A copy returning later is unresolved then (Python resolves by ret). */
+static int loose(const inst_t *inst, uint64_t ret)
 {
-    int unknown = !inst->resolved;
+    return !inst->firm || (inst->make >= MAKE_COPY && inst->ret > ret);
+}
+
+void inst_firm(inst_t *inst)
+{
+    inst->firm = inst->resolved;
     for (int i = 0; i < inst->descs.ndescs; i++)
-        unknown |= inst->descs.descs[i].matlen == MATERIAL_UNKNOWN;
-    return unknown;
+        inst->firm &= inst->descs.descs[i].matlen != MATERIAL_UNKNOWN;
 }
 
 /* An export's one candidate instance holds the exported bytes (materials.reveal). */
-static int reveal(sources_ctx_t *s, inst_t *export)
+int reveal(sources_ctx_t *s, const read_t *export)
 {
-    sources_t *l = s->find(s->ctx, export->src);
+    sources_t *l = s->find(s->ctx, export->key);
     inst_t *only = NULL;
     int several = 0, unknown = 0;
+    uint64_t kill = l != NULL ? last_kill(l, export->call) : 0;
     for (uint32_t i = 0; l != NULL && i < l->ncreates && l->creates[i]->call < export->ret; i++) {
-        if (killed(l, l->creates[i], export))
+        inst_t *candidate = l->creates[i];
+        if (kill > candidate->ret)
             continue;
-        several = only != NULL;
-        unknown |= loose(l->creates[i]);
-        only = l->creates[i];
+        several |= only != NULL;
+        unknown |= loose(candidate, export->ret);
+        only = candidate;
     }
     if (several)                  /* nothing learnt */
-        return !unknown || weaken(s, export->src, WEAK_SEVERAL_INSTANCES);
-    return only == NULL || (link(s, only)
-                            && learn(s, root_of(s, only), export->plain.mat,
-                                     export->plain.matlen));
+        return !unknown || weaken(s, export->key, WEAK_SEVERAL_INSTANCES);
+    if (only == NULL || (!only->linked && !unknown))
+        return 1;                 /* as materials._read */
+    return link(s, only) && learn(s, root_of(s, only), export->mat, export->len);
 }
 
 int inst_resolve(sources_ctx_t *s, inst_t *inst)
 {
     if (inst->resolved)
         return 1;
-    if (inst->make == MAKE_READ)
-        return reveal(s, inst);
     sources_t *l = s->find(s->ctx, inst->src);
     state_t out, from;
     memset(&out, 0, sizeof out);
@@ -413,17 +421,18 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
     inst->busy = 1;
     int ok = 1, candidates = 0, unknown = 0, any = 0;
     inst_t *only = NULL;
+    uint64_t kill = l != NULL ? last_kill(l, inst->call) : 0;
     for (uint32_t i = 0; ok && l != NULL && i < l->ncreates; i++) {
         inst_t *candidate = l->creates[i];
         if (candidate->call >= inst->ret)
             break;                        /* by call: every later one too */
-        if (candidate == inst || killed(l, candidate, inst))
+        if (candidate == inst || kill > candidate->ret)
             continue;
         candidates++;
         only = candidate;
         any |= !candidate->resolved && (candidate->busy || candidate->ret > s->position);
         ok = candidate_descs(s, candidate, &from);
-        unknown |= loose(candidate);
+        unknown |= loose(candidate, inst->ret);
         for (int j = 0; ok && j < from.ndescs; j++) {
             desc_t d;
             int made = inst->make == MAKE_COPY ? copied(inst, &from.descs[j], &d)
@@ -436,10 +445,13 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
         return 0;
     inst->descs = out;
     inst->resolved = 1;
+    inst_firm(inst);
     if ((any && !weaken(s, inst->plain.key, WEAK_ANY_KEY))
         || (candidates > 1 && unknown && !weaken(s, inst->plain.key, WEAK_SEVERAL_SOURCES)))
         return 0;
-    if (candidates == 1)          /* one material for the two, or HKDF of it */
+    /* one material for the two, or HKDF of it (known bytes linked to nothing: the target's
+     * descriptions already hold them, as materials.alias) */
+    if (candidates == 1 && (only->linked || inst->linked || loose(only, inst->ret)))
         return inst->make == MAKE_COPY ? share(s, only, inst) : derive_link(s, only, inst);
     return !inst->linked || link(s, inst);
 }

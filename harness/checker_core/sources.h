@@ -9,28 +9,33 @@
 
 #include "state.h"
 
-#define MAKE_READ MAKES     /* not a create: a successful export waiting to be resolved */
-
-typedef struct inst {     /* one successful create (an instance of its key id), or an export */
+typedef struct inst {     /* one successful create: an instance of its key id */
     uint64_t call, ret;
-    uint32_t src;         /* copy / derive_from: the source id; MAKE_READ: the key */
+    uint32_t src;         /* copy / derive_from: the source id */
     uint32_t usage, alg, bits;   /* copy: the requested usage and algorithm; derive_from: bits */
     uint32_t refs;        /* its op, its id's list, the heap, and its union-find children */
-    uint8_t make;         /* MAKE_* of checker_core.h, or MAKE_READ */
+    uint8_t make;         /* MAKE_* of checker_core.h */
     uint8_t resolved, busy, linked;   /* linked: a node of the material union-find */
+    uint8_t firm;         /* resolved, and every description's material is known */
     uint16_t vallen;      /* root of the union-find: the material's length, once known */
     const uint8_t *val;   /* its bytes (in a record or a chunk: valid until the end) */
     struct inst *parent;  /* union-find: an instance sharing its material (NULL: a root) */
     struct inst *derived; /* root: the derive_from instances made from its material */
     struct inst *sibling; /* the next one in that list */
-    desc_t plain;         /* lifetime and key; derive_from: its description, material unknown;
-                             MAKE_READ: the exported bytes (mat, matlen) */
+    desc_t plain;         /* lifetime and key; derive_from: its description, material unknown */
     const uint8_t *salt;  /* derive_from */
     state_t descs;        /* the descriptions it may give its key, once resolved */
     struct inst *next;    /* the free list */
 } inst_t;
 
 typedef struct { uint64_t call, ret; } span_t;
+
+typedef struct {          /* a successful export, until the stream passes its ret */
+    uint64_t call, ret;
+    const uint8_t *mat;   /* the exported bytes (in its record) */
+    uint32_t key;
+    uint16_t len;
+} read_t;
 
 typedef struct {          /* per id: what a future copy of that id may still read */
     inst_t **creates;     /* by call */
@@ -71,10 +76,14 @@ int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret);
 /* Forget what no copy invoked at or after watermark can read (partition._StreamSources.prune). */
 void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark);
 
-/* Resolve a copy's or derive_from's descriptions from its candidate source instances, or what
- * an export (MAKE_READ) teaches about the material of the instance it read; 0 if they do not
- * fit (undecided: too many descriptions, a derivation from an unknown material, one material
- * seen as two values) or memory is short. */
+/* Resolve a copy's or derive_from's descriptions from its candidate source instances; 0 if
+ * they do not fit (undecided: too many descriptions, one material seen as two values) or
+ * memory is short. */
 int inst_resolve(sources_ctx_t *s, inst_t *inst);
+/* Mark a resolved instance firm if every description's material is known. */
+void inst_firm(inst_t *inst);
+/* What an export teaches about the material of the instance it read, once the stream passed
+ * its ret (every candidate has then been read); 0 if one material is seen as two values. */
+int reveal(sources_ctx_t *s, const read_t *export);
 
 #endif /* PSA_STRESS_CHECKER_SOURCES_H */
