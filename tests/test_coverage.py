@@ -1,0 +1,142 @@
+"""Concurrency coverage (scenarios/coverage.py): operation pairs counted from a history, merged,
+summarised against the stated universe; the driver's key-slot hand-offs; the report section."""
+import json
+import os
+
+import pytest
+
+from scenarios import coverage, history_binary, runner
+
+K = 0x40000001
+AES = {"type": 9216, "bits": 128, "usage": 3, "alg": 0}
+HEADER = {"format": "psa-stress-history", "version": 1,
+          "key_store": {"kind": "dynamic", "slot_count": 32}, "threads": 3}
+
+
+def _call(thread, seq, op, call, ret, status, args, out=None):
+    record = {"thread": thread, "seq": seq, "op": op, "call": call, "ret": ret,
+              "status": status, "args": args}
+    if out:
+        record["out"] = out
+    return record
+
+
+def _import(lifetime, key_id):
+    return {"lifetime": lifetime, "id": key_id, **AES, "material": "00" * 16}
+
+
+# t0: import K [1,2], export K [3,8], export K [11,12] (after every other call on K returned),
+#     get_attributes of persistent id 1 [14,16];
+# t1: get_attributes K [4,6], copy from K [7,9] (starts after get_attributes returned: 6 < 7);
+# t2: destroy K [5,10], persistent import of id 1 [13,15].
+CALLS = [
+    _call(0, 0, "import", 1, 2, "SUCCESS", _import(0, 0), {"key": K}),
+    _call(0, 1, "export", 3, 8, "SUCCESS", {"key": K}, {"material": "00" * 16}),
+    _call(1, 0, "get_attributes", 4, 6, "SUCCESS", {"key": K},
+          {"lifetime": 0, "id": K, **AES}),
+    _call(2, 0, "destroy", 5, 10, "SUCCESS", {"key": K}),
+    _call(1, 1, "copy", 7, 9, "INVALID_HANDLE",
+          {"src": K, "lifetime": 0, "id": 0, "usage": 3, "alg": 0}),
+    _call(0, 2, "export", 11, 12, "INVALID_HANDLE", {"key": K}),
+    _call(2, 1, "import", 13, 15, "ALREADY_EXISTS", _import(1, 1)),
+    _call(0, 3, "get_attributes", 14, 16, "INVALID_HANDLE", {"key": 1}),
+]
+EXPECTED = {
+    "export:SUCCESS": {"get_attributes:SUCCESS": 1, "destroy:SUCCESS": 1,
+                       "copy:INVALID_HANDLE": 1},
+    "get_attributes:SUCCESS": {"destroy:SUCCESS": 1},
+    "destroy:SUCCESS": {"copy:INVALID_HANDLE": 1},
+    "import:ALREADY_EXISTS": {"get_attributes:INVALID_HANDLE": 1},
+}
+
+
+def write_history(path, calls, end=None):
+    with open(path, "w", encoding="utf-8") as stream:
+        for obj in [HEADER, *calls, {"end": end or {"records": len(calls), "complete": True}}]:
+            stream.write(json.dumps(obj) + "\n")
+    return str(path)
+
+
+def test_pairs_of_a_hand_made_history_are_exact(tmp_path):
+    found = coverage.of_history(write_history(tmp_path / "h.jsonl", CALLS))
+    assert found["pairs"] == EXPECTED
+    assert (found["calls"], found["pending"]) == (8, 0)
+
+
+def test_calls_that_do_not_overlap_are_not_counted(tmp_path):
+    """Known-bad input: get_attributes [4,6] and copy [7,9] share K but do not overlap, nor do
+    the second export and anything; a sweep that ignored returns would count them."""
+    pairs = coverage.of_history(write_history(tmp_path / "h.jsonl", CALLS))["pairs"]
+    assert "copy:INVALID_HANDLE" not in pairs.get("get_attributes:SUCCESS", {})
+    assert "export:INVALID_HANDLE" not in pairs
+    assert all("export:INVALID_HANDLE" not in row for row in pairs.values())
+    # and calls on different keys never pair, even when they overlap (t0 [14,16] vs K's calls)
+    serial = [CALLS[0], CALLS[1], _call(1, 0, "export", 9, 10, "SUCCESS", {"key": K},
+                                        {"material": "00" * 16})]
+    assert coverage.of_history(write_history(tmp_path / "s.jsonl", serial))["pairs"] == {}
+
+
+def test_pending_calls_are_counted_apart(tmp_path):
+    calls = CALLS[:2] + [_call(1, 0, "destroy", 4, None, None, {"key": K})]
+    found = coverage.of_history(write_history(tmp_path / "h.jsonl", calls,
+                                              {"records": 3, "complete": False}))
+    assert (found["calls"], found["pending"], found["pairs"]) == (3, 1, {})
+
+
+def test_merge_adds_counts_and_is_associative():
+    a = {"calls": 3, "pending": 0, "pairs": {"x:SUCCESS": {"y:SUCCESS": 1}},
+         "handoffs": {"x": {"y": 2}}}
+    b = {"calls": 4, "pending": 1, "pairs": {"x:SUCCESS": {"y:SUCCESS": 2, "z:SUCCESS": 1}},
+         "handoffs": {}}
+    c = {"calls": 5, "pending": 0, "pairs": {"z:SUCCESS": {"x:SUCCESS": 7}},
+         "handoffs": {"y": {"x": 1}, "x": {"y": 1}}}
+    left = coverage.merge(coverage.merge(a, b), c)
+    assert left == coverage.merge(a, coverage.merge(b, c)) == coverage.merge(c, coverage.merge(b, a))
+    assert left["pairs"] == {"x:SUCCESS": {"y:SUCCESS": 3, "z:SUCCESS": 1},
+                             "z:SUCCESS": {"x:SUCCESS": 7}}
+    assert left["handoffs"] == {"x": {"y": 3}, "y": {"x": 1}}
+    assert (left["calls"], left["pending"]) == (12, 1)
+    assert coverage.merge(None, a) == a == coverage.merge(a, None)
+    assert a["pairs"] == {"x:SUCCESS": {"y:SUCCESS": 1}}       # inputs left unchanged
+
+
+def test_summary_is_a_fraction_of_the_stated_universe(tmp_path):
+    found = coverage.of_history(write_history(tmp_path / "h.jsonl", CALLS))
+    found["pairs"]["import:INSUFFICIENT_MEMORY"] = {"export:SUCCESS": 1}   # a fault's status
+    pairs = coverage.summary(found)["pairs"]
+    outcomes = coverage.universe_outcomes()
+    assert pairs["total"] == len(outcomes) ** 2 == len(coverage.universe()["pairs"])
+    assert pairs["covered"] == 6
+    assert "export:SUCCESS > destroy:SUCCESS" not in pairs["uncovered"]
+    assert "destroy:SUCCESS > export:SUCCESS" in pairs["uncovered"]
+    assert len(pairs["uncovered"]) == pairs["total"] - 6
+    assert pairs["outside"] == ["import:INSUFFICIENT_MEMORY > export:SUCCESS"]
+    assert "import:INSUFFICIENT_MEMORY" not in outcomes       # only faults produce it
+    assert {"copy:SUCCESS", "destroy:INVALID_HANDLE", "import:ALREADY_EXISTS"} <= set(outcomes)
+    assert not any(o.startswith(("random:", "init:")) for o in outcomes)   # no key id
+
+
+def test_newly_covered_lists_what_the_later_one_adds():
+    before = {"pairs": {"a:SUCCESS": {"b:SUCCESS": 1}}, "handoffs": {}}
+    after = {"pairs": {"a:SUCCESS": {"b:SUCCESS": 5, "c:SUCCESS": 1}}, "handoffs": {"a": {"b": 1}}}
+    assert coverage.newly_covered(before, after) == {"pairs": ["a:SUCCESS > c:SUCCESS"],
+                                                     "handoffs": ["a > b"]}
+    assert coverage.newly_covered(after, before) == {"pairs": [], "handoffs": []}
+
+
+@pytest.mark.slow
+def test_a_real_run_stays_inside_the_universe_and_both_readers_agree(tmp_path):
+    from scenarios import catalog
+    from tests.stress_env import stock_build
+    directory = str(tmp_path / "run")
+    scenario = catalog.get("volatile-churn")
+    result = runner.run_scenario(stock_build(), scenario, 5, 2, directory)
+    assert result.clean, result.failures
+    found = coverage.of_run(directory)
+    assert found["calls"] == result.ops > 0 and found["pairs"]
+    assert coverage.summary(found)["pairs"]["outside"] == []
+    assert coverage.summary(found)["handoffs"]["outside"] == []
+    jsonl = str(tmp_path / "h.jsonl")
+    with open(jsonl, "w", encoding="utf-8") as stream:
+        history_binary.to_jsonl(os.path.join(directory, runner.HISTORY), stream)
+    assert coverage.of_history(jsonl)["pairs"] == found["pairs"]
