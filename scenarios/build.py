@@ -78,13 +78,13 @@ class Build:
 
 def scenario_operations(scenario):
     """The driver operations a scenario calls: its mix's names with a positive weight, plus the
-    per-worker init of --init-race."""
+    per-worker init of --init-race and --reinit-every."""
     names = set()
     for item in scenario.mix.split(","):
         name, _, weight = item.partition("=")
         if name.strip() and weight.strip() != "0":
             names.add(name.strip())
-    if "--init-race" in scenario.flags:
+    if {"--init-race", "--reinit-every"} & set(scenario.flags):
         names.add("init")
     return names
 

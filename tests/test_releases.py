@@ -66,6 +66,8 @@ def test_scenario_needing_a_missing_operation_is_unsupported():
     init_race = catalog.get("init-race")
     assert "init" in scenario_operations(init_race)
     assert unsupported(init_race, dict(OLD_RELEASE, operations=["import"])) is not None
+    reinit = catalog.Scenario("reinit", "", mix="import=1,export=0", flags=("--reinit-every", "9"))
+    assert scenario_operations(reinit) == {"import", "init"}
 
 
 def test_every_catalogue_scenario_runs_on_the_stock_tree():
