@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Bisection on a local series of 3.6.6: five bisections, the race introduced at a different
-commit of the six each time (tests/test_bisect.py builds the series).
+commit of the six each time (tests/bisect_series.py builds the series).
 
     python3 bench/bench_bisect.py [--positions 1,2,3,5,6] [--seed N]
 
@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.test_bisect import FIXTURE, JOB, bisect, make_series  # noqa: E402
+from tests.bisect_series import FIXTURE, JOB, bisect, make_series  # noqa: E402
 
 
 def main():

@@ -30,6 +30,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -51,6 +52,7 @@ DEFAULT_CALIBRATION = 10
 DEFAULT_MISS = 0.01
 DEFAULT_MAX_RUNS = 100
 CONFIDENCE = 0.95
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 STATE_FILE = "state.json"
 STEPS_FILE = "steps.jsonl"
 # git bisect run: 0 good, 1 bad, 125 skip (cannot be tested), >= 128 stop the bisection
@@ -257,12 +259,23 @@ def cmd_bisect(args):
     args.report_directory = report_dir
     state = {"tree": repo.path, "job": job.to_json(), "signature": signature}
     original = repo.head()
+    previous = {signum: signal.signal(signum, _interrupted) for signum in INTERRUPTS}
     try:
         result = bisect(repo, good, bad, state, report_dir, args)
-    finally:
+    finally:                        # the checkout goes back to its branch, whatever happened
+        for signum in INTERRUPTS:   # a second signal must not cut the clean-up short
+            signal.signal(signum, signal.SIG_IGN)
         repo.git("bisect", "reset", check=False)
         repo.git("checkout", "--quiet", original, check=False)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return finish(result, report_dir, args)
+
+
+def _interrupted(signum, _frame):
+    """SIGINT, SIGTERM: exit 130 / 143 (as the stress commands), after the clean-up."""
+    _stderr(f"run.py: interrupted by {signal.Signals(signum).name}; the checkout is restored")
+    raise SystemExit(128 + signum)
 
 
 def target_job(args):
@@ -350,16 +363,15 @@ def run_git_bisect(repo, good, bad, state, state_path, report_dir):
     repo.git("bisect", "start", bad, good)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.monotonic()
-    run = subprocess.run(["git", "-C", repo.path, "bisect", "run", sys.executable, "-m",
-                          "scenarios.bisect", state_path], stdout=subprocess.PIPE, text=True,
-                         env=env)
+    output, code = _run_session(["git", "-C", repo.path, "bisect", "run", sys.executable, "-m",
+                                 "scenarios.bisect", state_path], env)
     log = repo.git("bisect", "log", check=False).stdout
     with open(os.path.join(report_dir, "git-bisect-log.txt"), "w", encoding="utf-8") as handle:
-        handle.write(log + "\n" + run.stdout)
-    found = FIRST_BAD.search(run.stdout)
-    skipped = SKIPPED_ONLY.search(run.stdout)
+        handle.write(log + "\n" + output)
+    found = FIRST_BAD.search(output)
+    skipped = SKIPPED_ONLY.search(output)
     if not found and not skipped:
-        raise RuntimeError(f"git bisect run ended without a verdict (exit {run.returncode}; "
+        raise RuntimeError(f"git bisect run ended without a verdict (exit {code}; "
                            f"{os.path.join(report_dir, 'git-bisect-log.txt')})")
     candidates = [found.group(1)] if found else skipped.group(1).split()
     return {"good": good, "bad": bad, "signature": state["signature"],
@@ -367,6 +379,21 @@ def run_git_bisect(repo, good, bad, state, state_path, report_dir):
             "rate": state["rate"], "job": state["job"],
             "first_bad": [{"commit": c, "subject": repo.subject(c)} for c in candidates],
             "steps": _steps(report_dir), "bisect_seconds": round(time.monotonic() - started, 1)}
+
+
+def _run_session(command, env):
+    """(stdout, exit code) of ``command`` run in a session of its own: when this process is
+    interrupted, the whole session (git, the step, its build and driver) is ended with it, so
+    that nothing runs on in the checkout once it is reset."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env,
+                          start_new_session=True) as process:
+        try:
+            output, _ = process.communicate()
+        except BaseException:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait()
+            raise
+    return output, process.returncode
 
 
 def _steps(report_dir):

@@ -1,64 +1,16 @@
-"""run.py bisect: the commit that introduced a race, found in a local git series of 3.6.6.
-
-The series (``make_series``) is the stock tree as its first commit, then six commits that each
-append a comment to one small library file, except one that removes the key-slot mutex around
-the slot reservation of psa_start_key_creation (mutants/catalog.py, unlocked-reserve). The job
-runs on the serialised ``random`` engine with a fixed seed and call count, so whether a commit
-shows the race does not depend on the OS scheduler. The series lives at a fixed path under
-build/, so that every run of this test reuses one build directory incrementally.
-"""
+"""run.py bisect: the commit that introduced a race, found in a local git series of 3.6.6
+(tests/bisect_series.py), the number of runs per commit, and bad input."""
 import json
-import os
-import shutil
+import re
+import signal
 import subprocess
+import sys
 
 import pytest
 
-from mutants.catalog import by_id
-from scenarios.bisect import rate_lower_bound, replays_needed
-from tests.stress_env import REPO, apply_edit, run_py, stock_tree
-
-FIXTURE = os.path.join(REPO, "build", "bisect-fixture", "mbedtls")
-# small files, each recompiled on its own when a step checks out a commit that changed it
-HARMLESS = ("library/version.c", "library/platform.c", "library/psa_crypto_client.c",
-            "library/version_features.c", "library/psa_util.c", "library/padlock.c")
-BUG = by_id("unlocked-reserve")
-JOB = ["volatile-churn", "--sched", "random", "--seed", "1", "--ops", "500", "--threads", "4"]
-
-
-def git(path, *args):
-    return subprocess.run(["git", "-C", str(path), "-c", "user.name=psa-stress",
-                           "-c", "user.email=psa-stress@localhost", *args], check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
-def make_series(path, bug_at, length=6):
-    """A git repository at ``path``: the stock tree, then ``length`` commits, the one numbered
-    ``bug_at`` (1-based) introducing the race. [base commit, commit 1, ..., commit length]."""
-    shutil.rmtree(path, ignore_errors=True)
-    source = stock_tree().path
-    for sub in ("library", "include"):
-        shutil.copytree(os.path.join(source, sub), os.path.join(path, sub))
-    git(path, "init", "--quiet", "--initial-branch=main")
-    git(path, "add", "library", "include")
-    git(path, "commit", "--quiet", "-m", "stock 3.6.6")
-    commits = [git(path, "rev-parse", "HEAD")]
-    for number in range(1, length + 1):
-        if number == bug_at:
-            apply_edit(path, BUG.path, BUG.old, BUG.new)
-            edited, subject = BUG.path, f"commit {number}: reserve a slot without the mutex"
-        else:
-            edited = HARMLESS[number - 1]
-            with open(os.path.join(path, edited), "a", encoding="utf-8") as handle:
-                handle.write(f"/* commit {number} */\n")
-            subject = f"commit {number}: a comment in {edited}"
-        git(path, "commit", "--quiet", "-m", subject, edited)
-        commits.append(git(path, "rev-parse", "HEAD"))
-    return commits
-
-
-def bisect(repo, good, bad, *extra):
-    return run_py("bisect", "--repo", repo, "--good", good, "--bad", bad, "--json", *extra)
+from scenarios.bisect import STEP_ABORT, rate_lower_bound, replays_needed, step_main
+from tests.bisect_series import FIXTURE, JOB, bisect, git, make_series
+from tests.stress_env import REPO, RUN_PY, run_py
 
 
 def test_replays_needed_from_the_rate():
@@ -71,8 +23,15 @@ def test_replays_needed_from_the_rate():
     assert rate_lower_bound(3, 10) < rate_lower_bound(6, 10) < rate_lower_bound(9, 10)
 
 
-@pytest.mark.parametrize("bug_at", [4])
-def test_bisect_names_the_commit_that_introduced_the_race(bug_at):
+def test_a_step_that_fails_in_psa_stress_stops_the_bisection(tmp_path, capsys):
+    """git bisect run reads exit 1 as "bad": a harness error must exit 255 (stop) instead."""
+    assert step_main([str(tmp_path / "no-state.json")]) == STEP_ABORT
+    assert "FileNotFoundError" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bisect_names_the_commit_that_introduced_the_race():
+    bug_at = 4
     commits = make_series(FIXTURE, bug_at)
     result = bisect(FIXTURE, commits[0], "main", *JOB)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -91,12 +50,69 @@ def test_bisect_names_the_commit_that_introduced_the_race(bug_at):
                           capture_output=True).returncode != 0
 
 
+@pytest.mark.slow
+def test_a_commit_that_does_not_build_is_skipped():
+    """Commit 3 does not build (commit 4 repairs it) and commit 4 adds the race: nothing can
+    tell 3 from 4, and bisect says so (both candidates, exit 1)."""
+    commits = make_series(FIXTURE, 4, broken_at=3)
+    result = bisect(FIXTURE, commits[0], "main", *JOB)
+    assert result.returncode == 1, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    assert sorted(c["commit"] for c in data["first_bad"]) == sorted(commits[3:5])
+    assert {s["role"] for s in data["steps"] if s["commit"] == commits[3]} == {"skip"}
+    assert "could be any of" in result.stderr or "one of" in result.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_mid_bisection_restores_the_checkout():
+    commits = make_series(FIXTURE, 4)
+    process = subprocess.Popen([sys.executable, RUN_PY, "bisect", "--repo", FIXTURE, "--good",
+                                commits[0], "--bad", "main", *JOB], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, cwd=REPO)
+    for line in process.stderr:            # a step's verdict: git bisect run is under way
+        if re.match(r"bisect: [0-9a-f]{12} (good|bad)", line):
+            process.send_signal(signal.SIGTERM)
+            break
+    rest = process.communicate(timeout=600)[1]
+    assert process.returncode == 143, rest
+    assert "interrupted by SIGTERM" in rest
+    assert git(FIXTURE, "symbolic-ref", "--short", "HEAD") == "main"
+    assert git(FIXTURE, "status", "--porcelain", "--untracked-files=no") == ""
+    assert subprocess.run(["git", "-C", FIXTURE, "bisect", "log"],
+                          capture_output=True).returncode != 0
+
+
+@pytest.mark.slow
 def test_a_bad_commit_without_the_failure_is_refused():
     commits = make_series(FIXTURE, 5)
     result = bisect(FIXTURE, commits[0], commits[3], *JOB, "--calibrate", "3")
     assert result.returncode == 2, result.stderr[-3000:]
     assert "does not reproduce on --bad" in result.stderr.strip().splitlines()[-1]
     assert git(FIXTURE, "symbolic-ref", "--short", "HEAD") == "main"
+
+
+@pytest.mark.slow
+def test_a_good_commit_with_the_failure_is_refused():
+    commits = make_series(FIXTURE, 2)
+    result = bisect(FIXTURE, commits[3], "main", *JOB, "--calibrate", "3")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "reproduces on --good" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_failure_of_a_report_is_bisected_by_its_signature(tmp_path):
+    """The TARGET is a report directory: its failure's job and signature are bisected."""
+    commits = make_series(FIXTURE, 3)
+    stress = run_py("stress", *JOB, "--mbedtls-dir", FIXTURE, "--shrink-budget", "0",
+                    "--reports-dir", str(tmp_path), "--json")
+    assert stress.returncode == 1, stress.stderr[-3000:]
+    found = json.loads(stress.stdout)
+    (directory,) = tmp_path.iterdir()
+    result = bisect(FIXTURE, commits[0], commits[-1], str(directory))
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    assert data["signature"] in {f["signature"] for f in found["failures"]}
+    assert [c["commit"] for c in data["first_bad"]] == [commits[3]]
 
 
 @pytest.fixture
