@@ -3,9 +3,11 @@
 
 #if defined(PSA_STRESS_TEST_BUILD)
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "lock_wait.h"
 #include "nemesis.h"
 
 #define CANARY_ROUNDS 5000
@@ -21,14 +23,41 @@
 static pthread_t canary_threads[CANARY_THREADS];
 static int *canary_counter;
 static unsigned first_id;
+/* How many canary threads have made their racy first access. Only relaxed loads and stores
+ * touch it, and TSan derives no happens-before edge from a relaxed atomic: it orders the two
+ * accesses in time without synchronising them. */
+static atomic_uint canary_turn;
 
-/* The race: a plain read-modify-write of *canary_counter from two threads, no lock. Each
- * thread is a nemesis participant with a scheduling point per round, so under a serialised
- * engine the accesses of the two threads are ordered only by the nemesis's baton: TSan still
- * reports the race iff the baton adds no happens-before edge. */
+/* Returns once `turn` canary threads have made their first access. Under serialisation the
+ * thread parks (the baton is hidden from TSan); otherwise it yields. Neither is a
+ * happens-before edge. */
+static void canary_wait_turn(unsigned turn)
+{
+    for (unsigned step = 0; atomic_load_explicit(&canary_turn, memory_order_relaxed) < turn;) {
+        if (nemesis_serialised()) {
+            nemesis_park(&canary_turn);
+        } else {
+            lock_wait_backoff(&step, 1);
+        }
+    }
+}
+
+/* The race, by construction on every run and under every engine: thread i makes its first
+ * access of *canary_counter after thread i-1 made its own, with nothing TSan counts as
+ * synchronisation in between, and every canary thread stays alive until all have made it (a
+ * thread that already exited may have handed its TSan slot to the next one, which would hide
+ * the race). Then each thread keeps racing with a scheduling point per round, so the accesses
+ * of the two threads are also ordered by the nemesis's baton: TSan reports the race iff the
+ * baton adds no happens-before edge. */
 static void *canary_main(void *arg)
 {
-    nemesis_thread_enter(first_id + (unsigned) (uintptr_t) arg);
+    unsigned index = (unsigned) (uintptr_t) arg;
+    nemesis_thread_enter(first_id + index);
+    canary_wait_turn(index);
+    *canary_counter = *canary_counter + 1;
+    atomic_store_explicit(&canary_turn, index + 1, memory_order_relaxed);
+    nemesis_unpark(&canary_turn);
+    canary_wait_turn(CANARY_THREADS);
     for (int i = 0; i < CANARY_ROUNDS; i++) {
         *canary_counter = *canary_counter + 1;
         nemesis_step();
@@ -40,6 +69,7 @@ static void *canary_main(void *arg)
 bool canary_start(unsigned first_participant)
 {
     first_id = first_participant;
+    atomic_init(&canary_turn, 0);
     canary_counter = calloc(1, sizeof(*canary_counter));
     if (canary_counter == NULL) {
         return false;
