@@ -11,14 +11,12 @@ import subprocess
 import pytest
 
 from scenarios import catalog, runner
-from scenarios.build import ensure_built
 from scenarios.check import check_file
 from scenarios.final_state import config_problems, problems
 from scenarios.history import load
 from scenarios.model_faults import FaultRules, kinds
 from scenarios.runner import run_scenario
-from scenarios.source import check_tree
-from tests.stress_env import mutated_copy, quiet, stock_build
+from tests.stress_env import mutant_build, stock_build
 
 AES = {"type": 0x2400, "bits": 128, "usage": 0x3, "alg": 0}   # EXPORT | COPY
 MATERIAL = "11" * 16
@@ -240,12 +238,14 @@ IGNORE_FAILED_WRITE = (   # psa_finish_key_creation publishes the key although i
     "            }\n")
 
 
+@pytest.mark.slow
 def test_a_core_that_ignores_a_failed_write_is_caught_only_under_storage_faults(tmp_path):
-    copy = mutated_copy(tmp_path / "mbedtls", *IGNORE_FAILED_WRITE)
-    build = ensure_built("tsan", check_tree(copy, "--mbedtls-dir"), log=quiet)
+    build = mutant_build("tsan", IGNORE_FAILED_WRITE)
     scenario = catalog.get("storage-faults")
-    caught = run_scenario(build, scenario, seed=3, seconds=3, directory=str(tmp_path / "on"))
+    serialised = {"seed": 3, "seconds": 60, "ops": 2000}    # the same interleaving and faults
+    caught = run_scenario(build, scenario, directory=str(tmp_path / "on"),
+                          extra=["--sched", "random"], **serialised)
     assert {f.kind for f in caught.failures} & {"violation", "invariant"}, caught.failures
-    quiet_run = run_scenario(build, scenario, seed=3, seconds=3, directory=str(tmp_path / "off"),
-                             extra=["--faults", "storage=0"])
+    quiet_run = run_scenario(build, scenario, directory=str(tmp_path / "off"),
+                             extra=["--sched", "random", "--faults", "storage=0"], **serialised)
     assert quiet_run.clean, quiet_run.failures

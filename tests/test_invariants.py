@@ -12,10 +12,8 @@ import subprocess
 import pytest
 
 from scenarios import catalog, final_state
-from scenarios.build import ensure_built
 from scenarios.runner import INVARIANT_EXIT_CODE, run_scenario
-from scenarios.source import check_tree
-from tests.stress_env import apply_edit, mutated_copy, quiet, stock_build
+from tests.stress_env import mutant_build, stock_build
 
 GUARD = ('#include "common.h"\n',
          '#include "common.h"\n#include <stdlib.h>\n#include <string.h>\n'
@@ -68,13 +66,9 @@ MIX = "import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3"
 
 
 @pytest.fixture(scope="module")
-def mutant_build(tmp_path_factory):
-    tree = mutated_copy(tmp_path_factory.mktemp("mutant") / "mbedtls", SLOTS, *GUARD)
-    for path in (CORE, STORAGE):
-        apply_edit(tree, path, *GUARD)
-    for mutation in MUTATIONS:
-        apply_edit(tree, *mutation)
-    return ensure_built("plain", check_tree(tree, "--mbedtls-dir"), log=quiet)
+def guarded_build():
+    return mutant_build("plain", *[(path, *GUARD) for path in (SLOTS, CORE, STORAGE)],
+                        *MUTATIONS)
 
 
 def _drive(build, directory, mutant=None, extra=()):
@@ -89,17 +83,17 @@ def _drive(build, directory, mutant=None, extra=()):
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_mutant_build_is_clean_with_no_mutation_active(mutant_build, tmp_path):
-    done = _drive(mutant_build, tmp_path, extra=["--barrier-every", "100"])
+def test_mutant_build_is_clean_with_no_mutation_active(guarded_build, tmp_path):
+    done = _drive(guarded_build, tmp_path, extra=["--barrier-every", "100"])
     assert done.returncode == 0, done.stderr
     assert "invariant violated" not in done.stderr
     assert final_state.check_file(str(tmp_path / "history.jsonl")) == []
 
 
 @pytest.mark.parametrize("mutant", sorted(FIRES))
-def test_inside_invariant_fires_on_its_mutant(mutant_build, tmp_path, mutant):
+def test_inside_invariant_fires_on_its_mutant(guarded_build, tmp_path, mutant):
     # barriers check many times per run, so a violation the run later repairs is seen too
-    done = _drive(mutant_build, tmp_path, mutant, extra=["--barrier-every", "100"])
+    done = _drive(guarded_build, tmp_path, mutant, extra=["--barrier-every", "100"])
     assert done.returncode == INVARIANT_EXIT_CODE, done.stderr[-2000:]
     assert "invariant violated: " in done.stderr
     assert FIRES[mutant] in done.stderr, done.stderr[-2000:]
@@ -107,8 +101,8 @@ def test_inside_invariant_fires_on_its_mutant(mutant_build, tmp_path, mutant):
     assert summary["invariants"] == "violated"
 
 
-def test_barrier_catches_a_violation_during_the_run(mutant_build, tmp_path):
-    done = _drive(mutant_build, tmp_path, "pending", extra=["--barrier-every", "50"])
+def test_barrier_catches_a_violation_during_the_run(guarded_build, tmp_path):
+    done = _drive(guarded_build, tmp_path, "pending", extra=["--barrier-every", "50"])
     assert done.returncode == INVARIANT_EXIT_CODE
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["barriers"] > 0
@@ -116,15 +110,15 @@ def test_barrier_catches_a_violation_during_the_run(mutant_build, tmp_path):
     assert done.stderr.count("left PENDING_DELETION") > 1
 
 
-def test_key_surviving_destroy_fails_the_final_state(mutant_build, tmp_path):
-    _drive(mutant_build, tmp_path, "survive")
+def test_key_surviving_destroy_fails_the_final_state(guarded_build, tmp_path):
+    _drive(guarded_build, tmp_path, "survive")
     problems = final_state.check_file(str(tmp_path / "history.jsonl"))
     assert any("is live in the core after" in problem for problem in problems), problems
 
 
-def test_runner_reports_an_invariant_failure(mutant_build, tmp_path, monkeypatch):
+def test_runner_reports_an_invariant_failure(guarded_build, tmp_path, monkeypatch):
     monkeypatch.setenv("PSA_STRESS_MUTANT", "readers")
-    result = run_scenario(mutant_build, catalog.get("persistent-collide"), seed=3, seconds=1,
+    result = run_scenario(guarded_build, catalog.get("persistent-collide"), seed=3, seconds=1,
                           directory=str(tmp_path))
     kinds = [failure.kind for failure in result.failures]
     assert "invariant" in kinds, result.failures

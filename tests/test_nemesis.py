@@ -12,10 +12,8 @@ import subprocess
 import pytest
 
 from scenarios import catalog, check, nemesis
-from scenarios.build import ensure_built
 from scenarios.runner import run_scenario
-from scenarios.source import check_tree
-from tests.stress_env import mutated_copy, quiet, stock_build
+from tests.stress_env import mutant_build, stock_build
 from tests.test_oracles_e2e import UNLOCKED_RESERVE
 
 ENV = dict(os.environ, TSAN_OPTIONS="atexit_sleep_ms=0")
@@ -168,9 +166,9 @@ def test_bad_nemesis_flags_are_one_line_errors(tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+@pytest.mark.slow
 def test_pct_catches_the_unlocked_slot_reservation(tmp_path):
-    copy = mutated_copy(tmp_path / "mbedtls", *UNLOCKED_RESERVE)
-    build = ensure_built("tsan", check_tree(copy, "--mbedtls-dir"), log=quiet)
-    result = run_scenario(build, catalog.get("volatile-churn"), seed=5, seconds=3,
-                          directory=str(tmp_path / "run"), extra=["--sched", "pct"])
+    result = run_scenario(mutant_build("tsan", UNLOCKED_RESERVE), catalog.get("volatile-churn"),
+                          seed=5, seconds=60, directory=str(tmp_path / "run"), ops=1000,
+                          extra=["--sched", "pct"])
     assert {f.kind for f in result.failures} & {"tsan", "violation"}, result.failures

@@ -5,11 +5,12 @@
 - A copy of 3.6.6 whose psa_start_key_creation reserves a slot without the key-slot mutex must
   make `run.py --mbedtls-dir COPY` exit 1.
 """
+import pytest
+
 from scenarios import catalog
 from scenarios.build import ensure_built
 from scenarios.runner import run_scenario
-from scenarios.source import check_tree
-from tests.stress_env import mutated_copy, quiet, run_py, stock_build
+from tests.stress_env import apply_edit, mutated_tree, quiet, run_py, stock_build
 
 UNLOCKED_RESERVE = (
     "library/psa_crypto.c",
@@ -44,27 +45,27 @@ def test_production_driver_has_no_canary(tmp_path):
     assert "unknown flag" in result.failures[0].message or "canary" in result.failures[0].message
 
 
+@pytest.mark.slow
 def test_unlocked_slot_reservation_is_caught(tmp_path):
-    copy = mutated_copy(tmp_path / "mbedtls", *UNLOCKED_RESERVE)
-    result = run_py("--mbedtls-dir", copy, "--budget", "6", "--scenarios", "volatile-churn",
-                    "--seed", "11")
+    # pct: a serialised engine, so the seed fixes the interleaving and the detection
+    result = run_py("--mbedtls-dir", mutated_tree(UNLOCKED_RESERVE).path, "--budget", "6",
+                    "--scenarios", "volatile-churn", "--sched", "pct", "--seed", "11",
+                    "--reports-dir", str(tmp_path))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED" in result.stdout
 
 
+@pytest.mark.slow
 def test_editing_a_tree_in_place_rebuilds_the_library(tmp_path):
     """A tree edited after its first build must never be tested with the stale library."""
-    copy = mutated_copy(tmp_path / "mbedtls", "library/psa_crypto.c",
-                        "psa_status_t psa_crypto_init(void)\n{",
-                        "psa_status_t psa_crypto_init(void)\n{\n    /* in-place edit below */")
-    tree = check_tree(copy, "--mbedtls-dir")
+    tree = mutated_tree(("library/psa_crypto.c", "psa_status_t psa_crypto_init(void)\n{",
+                         "psa_status_t psa_crypto_init(void)\n{\n    /* in-place edit below */"))
     scenario = catalog.get("volatile-churn")
     first = run_scenario(ensure_built("plain", tree, log=quiet), scenario, 1, 1,
                          str(tmp_path / "run1"))
     assert first.failures == []
-    source = tmp_path / "mbedtls" / "library" / "psa_crypto.c"
-    source.write_text(source.read_text().replace(
-        "/* in-place edit below */", "return PSA_ERROR_BAD_STATE;"))
+    apply_edit(tree.path, "library/psa_crypto.c", "/* in-place edit below */",
+               "return PSA_ERROR_BAD_STATE;")
     second = run_scenario(ensure_built("plain", tree, log=quiet), scenario, 1, 1,
                           str(tmp_path / "run2"))
     assert {f.kind for f in second.failures} == {"driver-error"}
