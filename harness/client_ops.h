@@ -7,17 +7,21 @@
 #include <stdio.h>
 
 #include "client.h"
+#include "handoffs.h"
 #include "spec.h"
 
 /* The only way a PSA call is made: between the two tickets (linearizability.md §5.3), inside the
  * spec-mode id locks (spec.h) when they are on, with the record as it stands before the call
- * published into the history (a crash leaves the call in flight there, pending). */
+ * published into the history (a crash leaves the call in flight there, pending), and named as
+ * the call in flight for the key-slot mutex hand-offs (handoffs.h). */
 #define CALL_STAMPED(c, r, psa_call)              \
     do {                                          \
         spec_hold_t hold_ = spec_enter(r);        \
         (r)->call = history_stamp(&(c)->log);     \
         history_publish(&(c)->log);               \
+        handoffs_call_begin((r)->op);             \
         (r)->status = (psa_call);                 \
+        handoffs_call_end();                      \
         (r)->ret = history_stamp(&(c)->log);      \
         spec_exit(hold_);                         \
     } while (0)

@@ -25,6 +25,7 @@
 #include "reloads.h"
 #include "spec.h"
 #include "faults.h"
+#include "handoffs.h"
 #include "nemesis.h"
 #include "options.h"
 #include "watchdog.h"
@@ -277,6 +278,7 @@ static void print_inside(FILE *f)
         fprintf(f, "%s%u", i == 0 ? "" : ",", (unsigned) inside.live.ids[i]);
     }
     fputc(']', f);
+    handoffs_print_json(f, client_op_name, client_op_count());
 }
 
 /* After the join: nothing is in flight. */

@@ -15,6 +15,7 @@
 #include <mbedtls/threading.h>
 
 #include "faults.h"
+#include "handoffs.h"
 #include "history.h"
 #include "lock_wait.h"
 #include "schedule.h"
@@ -48,6 +49,7 @@ static nemesis_options_t opt;
 static unsigned n_threads;
 static bool replaying;
 static bool replay_edited; /* the schedule was edited by the shrinker (schedule.h) */
+static bool count_handoffs; /* key-slot mutex hand-offs are counted (handoffs.h) */
 static int (*real_lock)(mbedtls_threading_mutex_t *);
 static int (*real_unlock)(mbedtls_threading_mutex_t *);
 
@@ -298,11 +300,18 @@ static int nemesis_lock(mbedtls_threading_mutex_t *m)
             delay_point();
         }
     }
-    return real_lock(m);
+    int ret = real_lock(m);
+    if (ret == 0 && count_handoffs && m == &mbedtls_threading_key_slot_mutex) {
+        handoffs_acquired(); /* key-slot mutex held */
+    }
+    return ret;
 }
 
 static int nemesis_unlock(mbedtls_threading_mutex_t *m)
 {
+    if (count_handoffs && m == &mbedtls_threading_key_slot_mutex) {
+        handoffs_releasing(); /* key-slot mutex still held */
+    }
     int ret = real_unlock(m);
     if (self != NOBODY && ret == 0) {
         if (nemesis_serialised()) {
@@ -337,6 +346,7 @@ void nemesis_thread_enter(unsigned id)
 
 void nemesis_thread_exit(void)
 {
+    handoffs_thread_exit();
     if (nemesis_serialised()) {
         TSAN_HIDE_BEGIN();
         pthread_mutex_lock(&mu);
@@ -471,7 +481,12 @@ bool nemesis_setup(const nemesis_options_t *o, unsigned participants, char *err,
         return setup_fail(err, len, "--lock-wait %s: libc.so.6's pthread_mutex_trylock not "
                           "found (use --lock-wait sleep)", o->lock_wait);
     }
-    if (engine != ENGINE_OS || faults_mutex_active()) {
+    count_handoffs = handoffs_setup();
+    if (engine == ENGINE_OS && !faults_mutex_active()) {
+        if (count_handoffs) {
+            handoffs_install(); /* nothing else to do at a lock: the lean wrappers */
+        }
+    } else {
         real_lock = mbedtls_mutex_lock;
         real_unlock = mbedtls_mutex_unlock;
         mbedtls_mutex_lock = nemesis_lock;

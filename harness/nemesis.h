@@ -5,7 +5,8 @@
  * touched). Scheduling points: before each lock, after each unlock, and at each operation
  * boundary of the driver (client.c). Engines (--sched):
  *
- *   os      plain threads; no wrappers unless mutex faults are injected;
+ *   os      plain threads; no wrappers unless mutex faults are injected (the hand-off
+ *           counters may install their own, handoffs.h);
  *   delay   real parallel threads; at each point a seeded choice to yield or sleep (<= 512 us);
  *   pct     serialised: exactly one participant thread runs at a time, the strategy
  *   random  (strategy.h) picks the next one at each point; every decision is recorded

@@ -31,6 +31,8 @@ Public API::
     merge(a, b) -> dict          # associative and commutative; None is the identity
     universe() -> {"pairs": [(first, second)], "handoffs": [(first, second)]}
     summary(cov) -> {"pairs": {covered, total, fraction, uncovered, outside}, "handoffs": ...}
+    section(runs) -> dict | None # a report's top-level "coverage" from its runs' JSON
+    compare(reports, names) -> dict, format_compare(result) -> str    # run.py coverage
 """
 import functools
 import json
@@ -41,6 +43,7 @@ from scenarios import catalog, history_binary, history_format
 from scenarios import history as history_module
 from scenarios import model as model_module
 from scenarios import model_use
+from scenarios.source import SetupError
 
 VERSION = 1
 _FAULT_ONLY = model_module.RESOURCE_ERRORS | {"INSUFFICIENT_ENTROPY", "INSUFFICIENT_DATA"}
@@ -285,3 +288,74 @@ def newly_covered(before, after):
         found[metric] = sorted(f"{a} > {b}" for a, row in (after or {}).get(metric, {}).items()
                                for b, n in row.items() if n and not old.get(a, {}).get(b, 0))
     return found
+
+
+def section(runs):
+    """The report's top-level ``coverage`` (docs/report-format.md): the runs' coverage merged,
+    the universe and the summary; None when no run recorded any."""
+    merged = merge_all(run.get("coverage") for run in runs)
+    if merged is None:
+        return None
+    return {**merged, "runs": sum(run.get("coverage") is not None for run in runs),
+            "universe": {"outcomes": list(universe_outcomes()),
+                         "operations": list(catalogue_ops())},
+            "summary": summary(merged)}
+
+
+def headline(section_data):
+    """One line: covered / total per metric."""
+    parts = []
+    for metric, label in (("pairs", "operation pairs"), ("handoffs", "key-slot hand-offs")):
+        found = section_data["summary"][metric]
+        parts.append(f"{label} {found['covered']}/{found['total']} "
+                     f"({100 * found['fraction']:.1f} %)")
+    return "coverage: " + ", ".join(parts)
+
+
+def of_report(data, name):
+    """A loaded report's coverage (its ``coverage``, else merged from its runs)."""
+    found = data.get("coverage") or section(data["runs"])
+    if not found:
+        raise SetupError(f"{name}: the report records no coverage")
+    return found
+
+
+def compare(reports, names):
+    """The coverage of ``reports`` (loaded summary.json objects) merged, and per report what it
+    covered that none of the reports before it did."""
+    sections = [of_report(data, name) for data, name in zip(reports, names)]
+    merged, per_report = None, []
+    for section_data, name in zip(sections, names):
+        own = summary(section_data)
+        per_report.append({"report": name, "calls": section_data["calls"],
+                           **{m: _counts(own[m]) for m in ("pairs", "handoffs")},
+                           "new": newly_covered(merged, section_data) if merged else None})
+        merged = merge(merged, section_data)
+    total = summary(merged)
+    return {"merged": {"calls": merged["calls"],
+                       **{m: {**_counts(total[m]), "uncovered": total[m]["uncovered"]}
+                          for m in ("pairs", "handoffs")}},
+            "reports": per_report}
+
+
+def _counts(metric):
+    return {key: metric[key] for key in ("covered", "total", "fraction")}
+
+
+def format_compare(result):
+    def line(item):
+        return ", ".join(f"{label} {item[m]['covered']}/{item[m]['total']} "
+                         f"({100 * item[m]['fraction']:.1f} %)"
+                         for m, label in (("pairs", "operation pairs"),
+                                          ("handoffs", "key-slot hand-offs")))
+    lines = [f"merged ({len(result['reports'])} reports, {result['merged']['calls']} calls): "
+             f"{line(result['merged'])}"]
+    for item in result["reports"]:
+        lines.append(f"{item['report']}: {line(item)}")
+        if item["new"] is not None:
+            new = item["new"]
+            lines.append(f"  new against the reports before it: {len(new['pairs'])} operation "
+                         f"pairs, {len(new['handoffs'])} hand-offs")
+            lines += [f"    pair {cell}" for cell in new["pairs"]]
+            lines += [f"    hand-off {cell}" for cell in new["handoffs"]]
+    return "\n".join(lines)

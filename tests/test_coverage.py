@@ -140,3 +140,35 @@ def test_a_real_run_stays_inside_the_universe_and_both_readers_agree(tmp_path):
     with open(jsonl, "w", encoding="utf-8") as stream:
         history_binary.to_jsonl(os.path.join(directory, runner.HISTORY), stream)
     assert coverage.of_history(jsonl)["pairs"] == found["pairs"]
+
+
+def _driver_handoffs(tmp_path, threads, extra=(), env=None):
+    """The end.json hand-offs of one short driver run by op count (None: not recorded)."""
+    import subprocess
+    from scenarios import catalog
+    from tests.stress_env import stock_build
+    history = str(tmp_path / f"h{threads}")
+    command = [stock_build().driver(), "--threads", str(threads), "--ops", "4000", "--seed", "2",
+               "--history", history, "--storage-dir", str(tmp_path / "storage"),
+               *catalog.get("volatile-churn").driver_args(), *extra]
+    subprocess.run(command, check=True, capture_output=True,
+                   env=dict(os.environ, **(env or {})))
+    with open(os.path.join(history, "end.json"), encoding="utf-8") as stream:
+        return json.load(stream)["end"].get("handoffs")
+
+
+@pytest.mark.slow
+def test_the_driver_counts_hand_offs_between_workers_only(tmp_path):
+    """Under the serialised pct engine the workers take turns at every lock, so a run of 4
+    workers hands the key-slot mutex over; one worker alone never does (a count of every
+    re-acquisition would show there), and with counting off the member is absent."""
+    handoffs = _driver_handoffs(tmp_path, 4, ["--sched", "pct"])
+    total = sum(n for row in handoffs.values() for n in row.values())
+    assert 0 < total <= 3 * 4000
+    assert set(handoffs) | {b for row in handoffs.values() for b in row} <= \
+        set(coverage.catalogue_ops())
+    assert _driver_handoffs(tmp_path, 1, ["--sched", "pct"]) == {}
+    assert _driver_handoffs(tmp_path, 1) == {}          # the os engine's own wrappers
+    assert _driver_handoffs(tmp_path, 4, ["--sched", "pct"],
+                            {"PSA_STRESS_HANDOFFS": "off"}) is None
+
