@@ -10,6 +10,7 @@
   run.py convert  BINARY-HISTORY OUT.jsonl
   run.py list
   run.py merge    REPORT-DIR... [--out DIR]
+  run.py coverage REPORT-DIR...   merged coverage; what each report covered the earlier did not
   run.py mutants  [--only ID,..] [--runs N] [--budget S]   detection matrix of mutants/
                   [--upstream | --upstream-only] [--upstream-runs N]
   run.py bisect   --good REF --bad REF [--repo DIR] FAILURE-ID | SCENARIO [stress flags]
@@ -29,7 +30,7 @@ import tempfile
 import time
 import traceback
 
-from scenarios import bisect, catalog, check, report, tools
+from scenarios import bisect, catalog, check, coverage, report, tools
 from scenarios import history_binary, mutants
 from scenarios import repro as repro_module
 from scenarios.build import Variant, ensure_built
@@ -43,7 +44,7 @@ from scenarios.report import summary
 from scenarios.source import REPO, SetupError, find_tree
 
 SUBCOMMANDS = ("run", "stress", "nightly", "repro", "check", "convert", "list", "merge", "test",
-               "mutants", "bisect")
+               "mutants", "bisect", "coverage")
 
 
 def make_parser():
@@ -77,6 +78,10 @@ def make_parser():
     mrg.add_argument("reports", nargs="+", help="report directories (one per shard)")
     mrg.add_argument("--out", help="output directory (default: a new reports/<stamp>-merged)")
     mrg.add_argument("--json", action="store_true", help="print summary.json on stdout")
+    cov = commands.add_parser("coverage", help="merge reports' coverage and say what each "
+                              "covered that the ones before it did not")
+    cov.add_argument("reports", nargs="+", help="report directories, oldest first")
+    cov.add_argument("--json", action="store_true", help="print the comparison as JSON")
     mut = commands.add_parser("mutants", help="inject the catalogued bugs (mutants/catalog.py) "
                               "and write a detection matrix")
     mut.add_argument("--only", help="comma-separated mutant ids (default: the whole catalogue)")
@@ -113,7 +118,8 @@ def main(argv=None):
         args = parser.parse_args(argv)
     handler = {"run": cmd_run, "stress": cmd_stress, "nightly": cmd_nightly, "repro": cmd_repro,
                "check": cmd_check, "convert": cmd_convert, "list": cmd_list, "merge": cmd_merge,
-               "test": cmd_test, "mutants": mutants.cmd_mutants, "bisect": bisect.cmd_bisect}
+               "test": cmd_test, "mutants": mutants.cmd_mutants, "bisect": bisect.cmd_bisect,
+               "coverage": cmd_coverage}
     try:
         return handler[args.command](args)
     except SetupError as error:
@@ -220,6 +226,13 @@ def cmd_merge(args):
             from None
     _show(json.dumps(data, indent=2) if args.json else report.terminal(data, directory))
     return EXIT_CLEAN if data["verdict"] == "clean" else EXIT_FAILURE
+
+
+def cmd_coverage(args):
+    reports = [summary.load(directory) for directory in args.reports]
+    result = coverage.compare(reports, args.reports)
+    _show(json.dumps(result, indent=2) if args.json else coverage.format_compare(result))
+    return EXIT_CLEAN
 
 
 def cmd_check(args):

@@ -12,7 +12,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from scenarios import check, final_state, nemesis, sanitizers
+from scenarios import check, coverage, final_state, nemesis, sanitizers
 from scenarios.history_format import HistoryError
 
 HANG_GRACE_SECONDS = 120     # TSan start-up/tear-down plus history writing
@@ -51,6 +51,7 @@ class RunResult:
     failures: list = field(default_factory=list)
     params: dict = None          # the job that made this run (scenarios/job.py), for repro
     cut: bool = False            # stopped by the session's budget before it ended: not judged
+    coverage: dict = None        # operation pairs and hand-offs explored (scenarios/coverage.py)
 
     @property
     def clean(self):
@@ -62,7 +63,8 @@ class RunResult:
                 "ops_per_sec": round(self.ops_per_sec), "reloads": self.reloads,
                 "check": self.check,
                 "failures": [failure.to_json() for failure in self.failures],
-                "directory": self.directory, "params": self.params, "cut": self.cut}
+                "directory": self.directory, "params": self.params, "cut": self.cut,
+                "coverage": self.coverage}
 
 
 def driver_command(build, scenario, seed, seconds, directory, threads=None, test_build=False,
@@ -178,6 +180,7 @@ def _check_history(result, history_path):
         result.failures.append(Failure(verdict.verdict, _headline(verdict),
                                        check.format_text(verdict)))
     _final_state(result, final_state.check_file(history_path))
+    result.coverage = coverage.of_history(history_path)
 
 
 def _final_state(result, problems, shown=20):

@@ -172,3 +172,57 @@ def test_the_driver_counts_hand_offs_between_workers_only(tmp_path):
     assert _driver_handoffs(tmp_path, 4, ["--sched", "pct"],
                             {"PSA_STRESS_HANDOFFS": "off"}) is None
 
+
+def _report(tmp_path, name, histories):
+    """A report directory whose runs' coverage comes from the given hand-made histories."""
+    from scenarios import report
+    from scenarios.report import summary
+    runs = []
+    for seed, calls in enumerate(histories):
+        result = runner.RunResult("volatile-churn", seed, "tsan", str(tmp_path / name))
+        result.coverage = coverage.of_history(write_history(tmp_path / f"{name}{seed}.jsonl",
+                                                            calls))
+        runs.append(summary.run_json(result))
+    meta = {"command": "test", "variant": "tsan", "budget_seconds": 1, "elapsed_seconds": 1.0,
+            "mbedtls": {"path": "/x", "version": "3.6.6", "origin": "submodule",
+                        "fingerprint": "0" * 16}, "shards": []}
+    data = summary.build(meta, runs)
+    directory = str(tmp_path / name)
+    os.makedirs(directory)
+    report.write(directory, data)
+    return directory, data
+
+
+def test_the_report_merges_runs_and_renders_the_section(tmp_path):
+    from scenarios.report import page, summary
+    directory, data = _report(tmp_path, "r", [CALLS, CALLS[:4]])
+    section = data["coverage"]
+    assert section["runs"] == 2 and section["calls"] == 12
+    assert section["pairs"]["export:SUCCESS"]["get_attributes:SUCCESS"] == 2
+    assert section["pairs"]["export:SUCCESS"]["copy:INVALID_HANDLE"] == 1
+    assert section["summary"]["pairs"]["covered"] == 6
+    html = page.render(data)
+    assert "<h2 id=\"coverage\">Coverage</h2>" in html
+    assert "destroy:SUCCESS &gt; export:SUCCESS" in html          # a never-covered outcome pair
+    assert "title=\"export &gt; destroy\">2</td>" in html            # a covered op-level cell
+    assert "coverage: operation pairs 6/" in summary.markdown(data)
+    assert summary.load(directory)["coverage"] == section
+    del data["coverage"]                                      # a report without: no section
+    assert "id=\"coverage\"" not in page.render(data)
+
+
+def test_run_py_coverage_says_what_the_later_report_added(tmp_path, capsys):
+    from scenarios import cli
+    first, _ = _report(tmp_path, "a", [CALLS[:4]])
+    second, _ = _report(tmp_path, "b", [CALLS])
+    assert cli.main(["coverage", first, second, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["reports"][0]["new"] is None
+    assert result["reports"][1]["new"]["pairs"] == [
+        "destroy:SUCCESS > copy:INVALID_HANDLE", "export:SUCCESS > copy:INVALID_HANDLE",
+        "import:ALREADY_EXISTS > get_attributes:INVALID_HANDLE"]
+    assert result["merged"]["pairs"]["covered"] == 6
+    assert cli.main(["coverage", second, first]) == 0
+    assert "new against the reports before it: 0 operation pairs" in capsys.readouterr().out
+    assert cli.main(["coverage", str(tmp_path / "nothing")]) == 2
+    assert "not a psa-stress report" in capsys.readouterr().err

@@ -1,9 +1,13 @@
 """index.html: the report for a person, in one self-contained file (no network, no external
 assets): summary, per-scenario throughput, one section per distinct failure with its timeline
 (checker violations) or its two stacks (sanitizer reports), the shrinking result and the repro
-command, then every run. A short inline script counts the timeline bars the browser laid out
+command, the coverage (heat maps of operation pairs and key-slot hand-offs, the cells never
+covered), then every run. A short inline script counts the timeline bars the browser laid out
 (``data-timeline-bars`` on <body>), which the headless-browser test reads back."""
+import math
 from html import escape
+
+from scenarios import coverage
 
 from scenarios.report.timeline import svg
 
@@ -27,6 +31,9 @@ svg.timeline .pending rect{fill:#eee;stroke:#888;stroke-dasharray:4 3}
 svg.timeline .unordered rect{stroke:#e07b00;stroke-width:3}
 svg.timeline .blamed rect{fill:#f7c5c0;stroke:#b3261e;stroke-width:3}
 .legend span{margin-right:14px}
+table.heat td{text-align:right;min-width:2.2em;font-size:12px}table.heat td.never{color:#b3261e}
+table.heat th{font-size:11px;writing-mode:vertical-rl}table.heat th.row{writing-mode:initial}
+ul.cells{columns:3;font:12px ui-monospace,monospace}
 """
 
 SCRIPT = """
@@ -39,6 +46,8 @@ document.body.setAttribute('data-timeline-bars',String(n));})();
 def render(data):
     body = [_summary(data), _throughput(data)]
     body += [_failure(failure) for failure in data["failures"]]
+    if data.get("coverage"):
+        body.append(_coverage(data["coverage"]))
     body.append(_runs(data))
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>psa-stress: {escape(data['verdict'])}</title><style>{STYLE}</style></head>"
@@ -142,3 +151,62 @@ def _runs(data):
     return ("<h2>Runs</h2><details open><summary>" + str(len(rows)) + " runs</summary>" +
             _table(("run", "seed", "calls", "calls/s", "checker", "result"), rows) +
             "</details>")
+
+
+def _coverage(section):
+    """The coverage section: headline, the two heat maps, the cells never covered."""
+    pairs, handoffs = section["summary"]["pairs"], section["summary"]["handoffs"]
+    ops = section["universe"]["operations"]
+    by_op = {}
+    for first, row in section["pairs"].items():
+        for second, count in row.items():
+            cell = (first.split(":")[0], second.split(":")[0])
+            by_op[cell] = by_op.get(cell, 0) + count
+    handoff_cells = {(a, b): n for a, row in section["handoffs"].items()
+                     for b, n in row.items()}
+    never = [f"{a} > {b}" for a in ops for b in ops if not by_op.get((a, b))]
+    return ("<h2 id=\"coverage\">Coverage</h2>"
+            f"<p>{escape(coverage.headline(section))}, over {section['runs']} runs and "
+            f"{section['calls']} calls ({section['pending']} pending, not paired). Universe: "
+            f"{len(section['universe']['outcomes'])} outcomes <code>op:STATUS</code> of the "
+            f"catalogue's {len(ops)} key operations (statuses the model accepts, without those "
+            "only faults produce), ordered pairs; hand-offs: ordered pairs of those operations "
+            "(docs/report-format.md).</p>"
+            "<h3>Operation pairs on one key id</h3><p>Row: the call invoked first; column: a "
+            "call that overlapped it; counts summed over statuses.</p>"
+            + _heat(ops, by_op) +
+            "<h3>Key-slot mutex hand-offs</h3><p>Row: the releasing call's operation; column: "
+            "the acquiring call's.</p>" + _heat(ops, handoff_cells) +
+            "<h3>Never covered</h3>"
+            + _cells(f"operation pairs, by operation ({len(never)})", never)
+            + _cells(f"operation pairs, by outcome ({len(pairs['uncovered'])})",
+                     pairs["uncovered"])
+            + _cells(f"hand-offs ({len(handoffs['uncovered'])})", handoffs["uncovered"])
+            + _cells(f"observed outside the universe ({len(pairs['outside'])})",
+                     pairs["outside"] + handoffs["outside"]))
+
+
+def _heat(names, cells):
+    """A table of names x names; a cell's shade grows with the log of its count."""
+    top = max(cells.values(), default=0)
+    head = "".join(f"<th>{escape(name)}</th>" for name in names)
+    rows = []
+    for first in names:
+        tds = []
+        for second in names:
+            count = cells.get((first, second), 0)
+            if not count:
+                tds.append(f"<td class=\"never\" title=\"{escape(first)} &gt; "
+                           f"{escape(second)}: never\">0</td>")
+                continue
+            light = 95 - round(55 * math.log1p(count) / math.log1p(top))
+            tds.append(f"<td style=\"background:hsl(210,70%,{light}%)\" title=\""
+                       f"{escape(first)} &gt; {escape(second)}\">{count}</td>")
+        rows.append(f"<tr><th class=\"row\">{escape(first)}</th>{''.join(tds)}</tr>")
+    return f"<div class=\"scroll\"><table class=\"heat\"><tr><th></th>{head}</tr>" \
+        f"{''.join(rows)}</table></div>"
+
+
+def _cells(title, cells):
+    items = "".join(f"<li>{escape(cell)}</li>" for cell in cells)
+    return f"<details><summary>{escape(title)}</summary><ul class=\"cells\">{items}</ul></details>"

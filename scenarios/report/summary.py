@@ -4,6 +4,7 @@ import datetime
 import json
 import os
 
+from scenarios import coverage
 from scenarios.job import Job
 from scenarios.signatures import deduplicate, failure_signature, signature_id
 from scenarios.source import SetupError
@@ -53,7 +54,8 @@ def build(meta, runs, shrinks=None, known=frozenset()):
                        "distinct_failures": len(failures), "new": len(new),
                        "known": len(failures) - len(new),
                        "calls": sum(r["ops"] for r in runs)},
-            "throughput": throughput(runs), "runs": runs, "failures": failures}
+            "throughput": throughput(runs), "coverage": coverage.section(runs), "runs": runs,
+            "failures": failures}
 
 
 def repro_params(runs, failure):
@@ -174,6 +176,7 @@ def markdown(data):
              f"{data['budget_seconds']} s, elapsed {data['elapsed_seconds']} s, build "
              f"{data.get('build_seconds', '-')} s",
              *([f"- **interrupted**: {data['interrupted']}"] if data.get("interrupted") else []),
+             *([f"- {coverage.headline(data['coverage'])}"] if data.get("coverage") else []),
              *_portfolio_markdown(data.get("portfolio")), "",
              "| scenario | seed | calls | calls/s | checker | result |",
              "|---|---|---|---|---|---|"]
