@@ -97,7 +97,7 @@ def universe():
 def of_run(path):
     """The coverage of a run directory (its ``history``) or of a history path; None when there
     is no history."""
-    history = os.path.join(path, "history")
+    history = os.path.join(path, "history")     # runner.HISTORY (runner imports this module)
     path = history if os.path.exists(history) else path
     return of_history(path) if os.path.exists(path) else None
 
