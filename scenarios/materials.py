@@ -93,8 +93,8 @@ class MaterialLinks:
                 self.weaken(target.key, SEVERAL_SOURCES)
             return
         source = candidates[0]
-        if source.node is None and not _unknown(source.descs) and target.node is None:
-            return                 # known bytes on both sides: the partitions check them
+        if source.node is None and target.node is None and _known_material(source.descs):
+            return                 # one known material on both sides: the partitions check it
         call = target.source
         if call.op == "copy":
             self._union(self._node(source), self._node(target), call)
@@ -105,6 +105,20 @@ class MaterialLinks:
             root.link = root.link or call
             if root.value is not None:
                 self._propagate(root, [(self._node(target), call)])
+
+    @staticmethod
+    def may_learn(creates):
+        """Could a reader of one of these instances teach something or be approximated? Not
+        when each has one known material and is linked to nothing (per export: kept cheap)."""
+        material = psa.MATERIAL
+        for create in creates:
+            descs = create.descs
+            if create.node is not None or descs is None or len(descs) != 1:
+                return True
+            for desc in descs:
+                if desc[material] is None:
+                    return True
+        return False
 
     def reveal(self, export, candidates):
         """A successful export whose key's candidate instances are ``candidates``."""
@@ -135,9 +149,9 @@ class MaterialLinks:
                 self.weaken(op.key, SEVERAL_INSTANCES)
             return None
         instance = candidates[0]
-        if instance.node is None and not _unknown(instance.descs):
-            return None            # nothing links to it: its partition checks it
-        return instance
+        if instance.node is None and _known_material(instance.descs):
+            return None            # one known material, linked to nothing: its partition
+        return instance            # checks it
 
     # ---- union-find ----
 
@@ -227,7 +241,13 @@ class MaterialLinks:
 
 
 def _unknown(descs):
-    return descs is None or any(d[psa.MATERIAL] is None for d in descs)
+    """Unresolved, or some description's material is unknown (a plain loop: per export)."""
+    if descs is None:
+        return True
+    for desc in descs:
+        if desc[psa.MATERIAL] is None:
+            return True
+    return False
 
 
 def _known_material(descs):

@@ -66,7 +66,8 @@ class _Key:
     """One key id's search state between segments: ``states`` is the exact set of states the
     key can be in after its closed segments, or, while ``chain`` is not None, before the
     segments of that lazy chain (``window`` ops, some of which may create an ambiguous key)."""
-    __slots__ = ("states", "segment", "horizon", "steps", "chain", "window", "window_ambiguous")
+    __slots__ = ("states", "segment", "horizon", "steps", "chain", "window", "window_ambiguous",
+                 "uses")
 
     def __init__(self, init):
         self.states = init
@@ -76,6 +77,7 @@ class _Key:
         self.chain = None
         self.window = 0
         self.window_ambiguous = False
+        self.uses = False         # the open segment has a key use (_UNBOUND_USES)
 
     def ambiguous(self):
         """Could a segment start in a state whose material is unknown or multiple?"""
@@ -113,16 +115,15 @@ class _StreamSources(psa._Sources):
     def candidates(self, key, reader):
         """Creates I of ``key`` with I.call < reader.ret that no killer X (X.call > I.ret,
         X.ret < reader.call) certainly removed before the reader (a copy's or an export's
-        Call) started."""
+        Call) started: I returned no earlier than the last such killer was invoked."""
         creates, killers = self.lists.get(key, ((), ()))
         end = _INF if reader.ret is None else reader.ret
-        found = []
-        for op in creates:
-            if op.call < end and op.source is not reader:
-                ret = _INF if op.ret is None else op.ret
-                if not any(call > ret and kret < reader.call for call, kret in killers):
-                    found.append(op)
-        return found
+        last, invoked = -1, reader.call
+        for call, kret in killers:
+            if kret < invoked and call > last:
+                last = call
+        return [op for op in creates if op.call < end and op.source is not reader
+                and (op.ret is None or op.ret >= last)]
 
     def prune(self, key, watermark):
         """Forget what no copy invoked at or after ``watermark`` can need."""
@@ -174,7 +175,11 @@ class StreamCheck:
         self.position = self.sources.position = stamp = call.call
         copies = self.copies
         while copies and copies[0][0] < stamp:   # every candidate source has been read
-            self._resolve(heapq.heappop(copies)[1])
+            op = heapq.heappop(copies)[1]
+            if op.rule is psa._create:
+                self.sources.descs(op)
+            else:
+                self._reveal(op)
         self.in_flight[call.thread] = (stamp, _INF if call.ret is None else call.ret)
         self.fed += 1
         if self.fed >= self.next_sweep:
@@ -188,21 +193,25 @@ class StreamCheck:
 
     def finish(self):
         self.position = self.sources.position = _INF
-        while self.copies:
-            self._resolve(heapq.heappop(self.copies)[1])
+        for _, op in sorted(self.copies, key=lambda item: item[0]):
+            if op.rule is psa._create:
+                self.sources.descs(op)
+            else:
+                self._reveal(op)
+        self.copies = []
         for key, entry in list(self.open.items()):
             self._close(key, entry)
         return list(self.done.values())
 
-    def _resolve(self, op):
-        """A copy's destination (its descriptions), or an export's lesson about the material
-        of the instance it read (materials.py), once every candidate instance has been read."""
-        if op.rule is psa._create:
-            self.sources.descs(op)
-        elif op.rule is psa._export:
-            self.links.reveal(op, self.sources.candidates(op.key, op.source))
-        else:                     # export_public, sign, verify: SUCCESS
-            self.links.reveal_public(op, self.sources.candidates(op.key, op.source))
+    def _reveal(self, op):
+        """What an export, export_public, sign or verify teaches about the material of the
+        instance it read (materials.py), once every candidate instance has been read."""
+        if self.links.may_learn(self.sources.lists.get(op.key, ((), ()))[0]):
+            candidates = self.sources.candidates(op.key, op.source)
+            if op.rule is psa._export:
+                self.links.reveal(op, candidates)
+            else:                 # export_public, sign, verify: SUCCESS
+                self.links.reveal_public(op, candidates)
 
     def _sweep(self):
         """Close every segment the stream has passed (the others close when their key's next
@@ -280,6 +289,8 @@ class StreamCheck:
         if not entry.segment:
             self.open[key] = entry
         entry.segment.append((op.call, ret, op))
+        if op.rule in _UNBOUND_USES:
+            entry.uses = True
         if ret > entry.horizon:
             entry.horizon = ret
 
@@ -308,8 +319,10 @@ class StreamCheck:
     def _close(self, key, entry):
         segment, entry.segment, entry.horizon = entry.segment, [], -1
         del self.open[key]
-        if any(op.rule in _UNBOUND_USES for _, _, op in segment) and self._unbound(entry, segment):
-            self.links.weaken(key, UNBOUND_USE)
+        if entry.uses:
+            entry.uses = False
+            if self._unbound(entry, segment):
+                self.links.weaken(key, UNBOUND_USE)
         try:
             if entry.chain is not None or not _is_small(segment):
                 if not self._extend(key, entry, segment):

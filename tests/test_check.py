@@ -72,6 +72,10 @@ VIOLATIONS = {
     # the same with a signature made by T that the scalar K exports cannot have made
     "violation_copy_of_generated_pair_signed_by_other": ("material", 0x40000001, {2, 3, 4, 5},
                                                          "public key"),
+    # T copies one of two instances (two known materials); U copies T: T and U export
+    # different bytes, though they share one material
+    "violation_copy_of_a_copy_of_two_instances_differs": ("material", 0x40000003, {7, 8},
+                                                          "a copy holds"),
     # K destroyed twice, then re-created and copied: only K is violated, its copy is legal
     "violation_only_the_guilty_key": ("linearizability", 0x40000001, {3, 4},
                                       "nothing to destroy"),

@@ -376,16 +376,30 @@ static int candidate_descs(sources_ctx_t *s, inst_t *candidate, state_t *out)
 
 /* Could the instance's material be unknown (materials._unknown) for a reader that returned at
  * ret? A copy returning later is unresolved then (Python resolves by ret). */
+static int late(const inst_t *inst, uint64_t ret)
+{
+    return inst->make >= MAKE_COPY && inst->ret > ret;
+}
+
 static int loose(const inst_t *inst, uint64_t ret)
 {
-    return !inst->firm || (inst->make >= MAKE_COPY && inst->ret > ret);
+    return !inst->firm || late(inst, ret);
+}
+
+/* One known material, linked to nothing, for a reader that returned at ret: the partition
+ * checks it, and nothing across keys is learnt (materials._read and alias skip it). */
+static int settled(const inst_t *inst, uint64_t ret)
+{
+    return !inst->linked && inst->single && !late(inst, ret);
 }
 
 void inst_firm(inst_t *inst)
 {
+    const uint8_t *mat;
     inst->firm = inst->resolved;
     for (int i = 0; i < inst->descs.ndescs; i++)
         inst->firm &= inst->descs.descs[i].matlen != MATERIAL_UNKNOWN;
+    inst->single = inst->firm && known_material(inst, &mat) != MATERIAL_UNKNOWN;
 }
 
 /* An export's one candidate instance holds the exported bytes (materials.reveal). */
@@ -405,7 +419,7 @@ int reveal(sources_ctx_t *s, const read_t *export)
     }
     if (several)                  /* nothing learnt */
         return !unknown || weaken(s, export->key, WEAK_SEVERAL_INSTANCES);
-    if (only == NULL || (!only->linked && !unknown))
+    if (only == NULL || settled(only, export->ret))
         return 1;                 /* as materials._read */
     return link(s, only) && learn(s, root_of(s, only), export->mat, export->len);
 }
@@ -451,7 +465,7 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
         return 0;
     /* one material for the two, or HKDF of it (known bytes linked to nothing: the target's
      * descriptions already hold them, as materials.alias) */
-    if (candidates == 1 && (only->linked || inst->linked || loose(only, inst->ret)))
+    if (candidates == 1 && (inst->linked || !settled(only, inst->ret)))
         return inst->make == MAKE_COPY ? share(s, only, inst) : derive_link(s, only, inst);
     return !inst->linked || link(s, inst);
 }

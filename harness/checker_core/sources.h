@@ -17,6 +17,7 @@ typedef struct inst {     /* one successful create: an instance of its key id */
     uint8_t make;         /* MAKE_* of checker_core.h */
     uint8_t resolved, busy, linked;   /* linked: a node of the material union-find */
     uint8_t firm;         /* resolved, and every description's material is known */
+    uint8_t single;       /* resolved, and every description has one same known material */
     uint16_t vallen;      /* root of the union-find: the material's length, once known */
     const uint8_t *val;   /* its bytes (in a record or a chunk: valid until the end) */
     struct inst *parent;  /* union-find: an instance sharing its material (NULL: a root) */
@@ -80,7 +81,8 @@ void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark);
  * they do not fit (undecided: too many descriptions, one material seen as two values) or
  * memory is short. */
 int inst_resolve(sources_ctx_t *s, inst_t *inst);
-/* Mark a resolved instance firm if every description's material is known. */
+/* Mark a resolved instance firm (single) if every description's material is known (the
+ * same). */
 void inst_firm(inst_t *inst);
 /* What an export teaches about the material of the instance it read, once the stream passed
  * its ret (every candidate has then been read); 0 if one material is seen as two values. */
