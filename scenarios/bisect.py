@@ -253,8 +253,6 @@ def cmd_bisect(args):
     good, bad = repo.commit(args.good), repo.commit(args.bad)
     if good == bad or not repo.is_ancestor(good, bad):
         raise SetupError(f"--good {args.good} is not an ancestor of --bad {args.bad}")
-    if args.signature:
-        signature = resolve_signature(args.signature, None)
     report_dir = report.new_report_dir(args.reports_dir, label="bisect")
     args.report_directory = report_dir
     state = {"tree": repo.path, "job": job.to_json(), "signature": signature}
@@ -293,11 +291,16 @@ def target_job(args):
              if getattr(args, flag.replace("-", "_")) not in (None, False, 1)]
     if given or scenario_overrides(args):
         raise SetupError(f"{args.scenario}: stress flags need a scenario name, not a failure")
+    if not (os.path.exists(args.scenario) or repro_module.FAILURE_ID.fullmatch(args.scenario)):
+        raise SetupError(f"{args.scenario}: not a scenario (run.py list), a failure id "
+                         "(12 hex digits) or a report directory")
     data, failures = repro_module.find(args.scenario)
-    job = repro_module.job_of(data, failures[0], args.variant)
+    failure = next((f for f in failures if args.signature in (f["signature"], f["id"])),
+                   failures[0])
+    job = repro_module.job_of(data, failure, args.variant)
     if "replay" in job.engine:   # a recorded schedule diverges once the code changes: use the seed
         job = job.replace(engine={k: v for k, v in job.engine.items() if k != "replay"})
-    return job, failures[0]["signature"], summary.mbedtls_dir(data["mbedtls"])
+    return job, failure["signature"], summary.mbedtls_dir(data["mbedtls"])
 
 
 def resolve_signature(text, seen):

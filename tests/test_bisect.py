@@ -135,6 +135,7 @@ def small_repo(tmp_path):
     ("dirty", "uncommitted changes"),
     ("runs", "--runs: bisect chooses"),
     ("flags-with-id", "stress flags need a scenario name"),
+    ("unknown-target", "not a scenario (run.py list), a failure id"),
 ])
 def test_bad_input_is_one_line_and_exit_2(small_repo, tmp_path, case, message):
     target, good, bad, repo, extra = ["volatile-churn"], "main~2", "main", str(small_repo), []
@@ -148,8 +149,10 @@ def test_bad_input_is_one_line_and_exit_2(small_repo, tmp_path, case, message):
         (small_repo / "file.txt").write_text("edited\n")
     elif case == "runs":
         extra = ["--runs", "3"]
-    else:
+    elif case == "flags-with-id":
         target = ["0123456789ab", "--sched", "random"]
+    else:
+        target = ["no-such-scenario"]
     result = run_py("bisect", "--repo", repo, "--good", good, "--bad", bad, *target, *extra)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
