@@ -9,6 +9,7 @@
  * memory per 2 KiB of history and its page faults in the measured run: about a quarter of TSan
  * throughput (bench/bench_driver.py). Memory copies into it are word loops through a volatile
  * pointer: a memcpy call would go through TSan's interceptor whoever makes it. */
+#include "describe.h"
 #include "history.h"
 
 #include <errno.h>
@@ -290,11 +291,7 @@ static void print_status(FILE *f, psa_status_t status)
 
 void history_print_run_header(FILE *f, const history_header_t *h)
 {
-#if defined(MBEDTLS_PSA_KEY_STORE_DYNAMIC)
-    const char *kind = "dynamic";
-#else
-    const char *kind = "static";
-#endif
+    const char *kind = describe_key_store_kind();
     fprintf(f, "{\"format\":\"psa-stress-history\",\"version\":1,\"mbedtls_version\":\"%s\","
             "\"variant\":", MBEDTLS_VERSION_STRING);
     history_print_string(f, h->variant);

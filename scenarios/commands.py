@@ -91,8 +91,9 @@ def _portfolio_session(args, command, seed_of, max_failures=None, shard=None):
                                 engine={} if pinned else {"sched": engine},
                                 build_variant=args.variant), refusable=True)
             except Refused as why:
-                if not plan.skip(scenario, engine, str(why)):
-                    return
+                for other in scenario.engines if why.every_engine else (engine,):
+                    if not plan.skip(scenario, other, str(why)):
+                        return
                 continue
             plan.done(scenario, engine)
     return _session(args, command, jobs, args.budget, shard)

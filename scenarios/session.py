@@ -19,7 +19,7 @@ import shutil
 import time
 
 from scenarios import report
-from scenarios.build import Variant, ensure_built
+from scenarios.build import Variant, ensure_built, unsupported
 from scenarios.job import Job
 from scenarios.report import summary
 from scenarios.runner import HISTORY
@@ -36,7 +36,12 @@ MIN_FREE_BYTES = 512 * 1_000_000     # free disk a run needs (its history and st
 
 
 class Refused(Exception):
-    """The driver refused a job's flags (a scenario this tree or engine cannot run)."""
+    """A job this tree or engine cannot run: the driver refused its flags, or (``every_engine``)
+    the tree lacks an operation the scenario calls."""
+
+    def __init__(self, reason, every_engine=False):
+        super().__init__(reason)
+        self.every_engine = every_engine
 
 
 class Session:
@@ -109,6 +114,12 @@ class Session:
         name = f"{job.scenario.name}-seed{job.seed}"
         self._check_disk()
         engine = job.engine.get("sched", "")
+        reason = unsupported(job.scenario, self.build(job.variant).capabilities)
+        if reason:            # the tree lacks an operation: it would pass without testing
+            if refusable:
+                self.progress.log(f"skipped {job.scenario.name}: {reason}")
+                raise Refused(reason, every_engine=True)
+            raise SetupError(f"{job.scenario.name}: {reason}")
         self.progress.update(f"{name}{'@' + engine if engine else ''}: stressing "
                              f"{job.ops or job.seconds}{' calls' if job.ops else ' s'} on "
                              f"{job.threads} threads")

@@ -14,9 +14,12 @@ import pytest
 
 from scenarios import cli, commands, runner, session
 from scenarios.build import Build, Variant
+from scenarios.history_format import OPS
 from scenarios.runner import Failure, RunResult
 
 SLOW_CHECK_RATIO = 3.0       # the fake oracle: checking takes 3 s per stress second
+CAPABILITIES = {"mbedtls_version": "3.6.6", "key_store": {"kind": "dynamic", "slot_count": 32},
+                "operations": sorted(OPS) + ["init"]}
 
 
 class FakeTree:
@@ -62,7 +65,8 @@ def fake(monkeypatch, tmp_path):
         monkeypatch.setattr("scenarios.job.run_scenario", driver)
         monkeypatch.setattr(commands, "find_tree", lambda *a, **k: FakeTree())
         monkeypatch.setattr(session, "ensure_built", lambda variant, tree, log=None:
-                            Build(Variant.parse(variant), str(tmp_path / "build")))
+                            Build(Variant.parse(variant), str(tmp_path / "build"),
+                                  _capabilities=CAPABILITIES))
         return driver
     return install
 
@@ -151,4 +155,18 @@ def test_a_pair_the_driver_refuses_is_skipped_with_its_reason(fake, tmp_path, mo
     data, _ = _summary(tmp_path)
     skipped = data["portfolio"]["skipped"]
     assert skipped["volatile-churn@os"].endswith("no psa_random_reseed in this tree")
+    assert {run["scenario"] for run in data["runs"]} == {"derive-copy"}
+
+
+def test_a_scenario_calling_an_operation_the_tree_lacks_is_skipped_under_every_engine(
+        fake, tmp_path, monkeypatch):
+    fake()
+    monkeypatch.setitem(CAPABILITIES, "operations",
+                        [op for op in CAPABILITIES["operations"] if op != "reseed"])
+    assert cli.main(["run", "--budget", "8", "--reports-dir", str(tmp_path),
+                     "--scenarios", "rng-reseed-race,derive-copy", "--run-seconds", "0.5"]) == 0
+    data, _ = _summary(tmp_path)
+    skipped = data["portfolio"]["skipped"]
+    assert {f"rng-reseed-race@{e}" for e in ("os", "delay", "pct", "random")} <= set(skipped)
+    assert "reseed" in skipped["rng-reseed-race@os"]
     assert {run["scenario"] for run in data["runs"]} == {"derive-copy"}
