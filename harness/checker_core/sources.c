@@ -408,8 +408,13 @@ int reveal(sources_ctx_t *s, const read_t *export)
     sources_t *l = s->find(s->ctx, export->key);
     inst_t *only = NULL;
     int several = 0, unknown = 0;
-    uint64_t kill = l != NULL ? last_kill(l, export->call) : 0;
-    for (uint32_t i = 0; l != NULL && i < l->ncreates && l->creates[i]->call < export->ret; i++) {
+    for (uint32_t i = 0; l != NULL && i < l->ncreates && l->creates[i]->call < export->ret; i++)
+        unknown |= !settled(l->creates[i], export->ret);
+    if (!unknown)                 /* materials.may_learn: nothing to learn, nothing loose */
+        return 1;
+    unknown = 0;
+    uint64_t kill = last_kill(l, export->call);
+    for (uint32_t i = 0; i < l->ncreates && l->creates[i]->call < export->ret; i++) {
         inst_t *candidate = l->creates[i];
         if (kill > candidate->ret)
             continue;
