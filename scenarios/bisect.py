@@ -13,8 +13,9 @@ report directory (the failure's job, as ``run.py repro`` reruns it), or a scenar
 4. on the good commit, run N times: the signature there -> bad input (good is not good);
 5. ``git bisect run`` this module as the step command (``python3 -m scenarios.bisect STATE``):
    it builds the checked-out commit and runs the job up to N times, stopping at the first run
-   with the signature: exit 1 (bad), else 0 (good); a commit that is no 3.6.x tree or does not
-   build is skipped (125); a harness error aborts the bisection (255);
+   with the signature: exit 1 (bad), else 0 (good); a commit that is no 3.6.x tree, does not
+   build, or lacks an operation the scenario calls is skipped (125); a harness error aborts the
+   bisection (255);
 6. the first bad commit, its subject, N and the rate on stdout (``--json``: as JSON), and a
    report in reports/<stamp>-bisect/ (docs/bisect.md: summary.txt, bisect.json, steps.jsonl,
    git-bisect-log.txt, state.json, the first bad commit's failing run).
@@ -39,7 +40,7 @@ from collections import Counter
 
 from scenarios import catalog, report
 from scenarios import repro as repro_module
-from scenarios.build import Variant, ensure_built
+from scenarios.build import Variant, ensure_built, unsupported
 from scenarios.job import PASS_THROUGH, Job
 from scenarios.options import (EXIT_CLEAN, EXIT_FAILURE, add_stress_options,
                                add_target_options, non_empty, positive_int, scenario_overrides)
@@ -183,12 +184,15 @@ class Repo:
 def test_commit(state, directory, runs, log, stop_at_hit=True):
     """Build the checked-out tree and run the job up to ``runs`` times (until the first run with
     the signature, when ``stop_at_hit``); the outcome as JSON. SetupError when the tree cannot
-    be built."""
+    be built or lacks an operation the job's scenario calls."""
     tree = check_tree(state["tree"], "--mbedtls-dir")
     started = time.monotonic()
     build = ensure_built(state["job"]["variant"], tree, log=log)
     built = time.monotonic()
     job, seen, hits, done = Job.from_json(state["job"]), Counter(), 0, 0
+    why = unsupported(job.scenario, build.capabilities)
+    if why:                 # its runs would pass without testing anything: the commit is skipped
+        raise SetupError(why)
     for index in range(runs):
         run_dir = os.path.join(directory, f"run{index + 1}")
         signatures = signatures_of(job.run(build, run_dir))
