@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
-from scenarios.bisect import STEP_ABORT, rate_lower_bound, replays_needed, step_main
+from scenarios.bisect import (STEP_ABORT, choose_signature, rate_lower_bound, replays_needed,
+                              step_main)
+from scenarios.signatures import signature_id
+from scenarios.source import SetupError
 from tests.bisect_series import FIXTURE, JOB, bisect, git, make_series
 from tests.stress_env import REPO, RUN_PY, run_py
 
@@ -21,6 +24,17 @@ def test_replays_needed_from_the_rate():
     low_half, runs_half = replays_needed(5, 10)
     assert low_half < 0.5 and runs_half > runs
     assert rate_lower_bound(3, 10) < rate_lower_bound(6, 10) < rate_lower_bound(9, 10)
+
+
+def test_the_signature_bisected():
+    seen = {"tsan data race: b | c": 7, "tsan data race: a | b": 7, "crash: SIGSEGV": 2}
+    calibration = {"runs": 10, "signatures": seen}
+    assert choose_signature(None, calibration, None) == "tsan data race: a | b"   # ties: sorted
+    assert choose_signature("crash: SIGSEGV", calibration, None) == "crash: SIGSEGV"
+    by_id = signature_id("tsan data race: b | c")
+    assert choose_signature("crash: SIGSEGV", calibration, by_id) == "tsan data race: b | c"
+    with pytest.raises(SetupError, match="does not reproduce on --bad"):
+        choose_signature(None, {"runs": 10, "signatures": {}}, None)
 
 
 def test_a_step_that_fails_in_psa_stress_stops_the_bisection(tmp_path, capsys):
