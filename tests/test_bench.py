@@ -24,6 +24,7 @@ def _points(polyline):
     return [tuple(float(v) for v in pair.split(",")) for pair in polyline.get("points").split()]
 
 
+@pytest.mark.slow
 def test_quick_run_writes_tables_and_svg(tmp_path):
     done = subprocess.run([sys.executable, os.path.join(REPO, "bench", "bench_all.py"),
                            "--quick", "--reports-dir", str(tmp_path)],
@@ -110,6 +111,7 @@ def test_runs_on_a_slow_host_are_left_out_of_the_normal_host_medians():
     assert host_probe.on_normal_host(samples, threshold) == [300_000, 350_000, 310_000]
 
 
+@pytest.mark.slow
 def test_driver_bench_reports_all_runs_and_normal_host_runs():
     done = subprocess.run([sys.executable, os.path.join(REPO, "bench", "bench_driver.py"),
                            "--seconds", "0.3", "--repeats", "2", "--variants", "plain",

@@ -207,6 +207,7 @@ def _header(directory):
     return load(f"{directory}/{runner.HISTORY}").header["faults"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["storage-faults", "alloc-faults", "mutex-faults"])
 def test_fault_scenario_runs_clean_on_stock(tmp_path, name):
     scenario = catalog.get(name)

@@ -83,6 +83,7 @@ def _drive(build, directory, mutant=None, extra=()):
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_mutant_build_is_clean_with_no_mutation_active(guarded_build, tmp_path):
     done = _drive(guarded_build, tmp_path, extra=["--barrier-every", "100"])
     assert done.returncode == 0, done.stderr
@@ -90,6 +91,7 @@ def test_mutant_build_is_clean_with_no_mutation_active(guarded_build, tmp_path):
     assert final_state.check_file(str(tmp_path / "history.jsonl")) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mutant", sorted(FIRES))
 def test_inside_invariant_fires_on_its_mutant(guarded_build, tmp_path, mutant):
     # barriers check many times per run, so a violation the run later repairs is seen too
@@ -101,6 +103,7 @@ def test_inside_invariant_fires_on_its_mutant(guarded_build, tmp_path, mutant):
     assert summary["invariants"] == "violated"
 
 
+@pytest.mark.slow
 def test_barrier_catches_a_violation_during_the_run(guarded_build, tmp_path):
     done = _drive(guarded_build, tmp_path, "pending", extra=["--barrier-every", "50"])
     assert done.returncode == INVARIANT_EXIT_CODE
@@ -110,12 +113,14 @@ def test_barrier_catches_a_violation_during_the_run(guarded_build, tmp_path):
     assert done.stderr.count("left PENDING_DELETION") > 1
 
 
+@pytest.mark.slow
 def test_key_surviving_destroy_fails_the_final_state(guarded_build, tmp_path):
     _drive(guarded_build, tmp_path, "survive")
     problems = final_state.check_file(str(tmp_path / "history.jsonl"))
     assert any("is live in the core after" in problem for problem in problems), problems
 
 
+@pytest.mark.slow
 def test_runner_reports_an_invariant_failure(guarded_build, tmp_path, monkeypatch):
     monkeypatch.setenv("PSA_STRESS_MUTANT", "readers")
     result = run_scenario(guarded_build, catalog.get("persistent-collide"), seed=3, seconds=1,

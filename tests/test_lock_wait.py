@@ -39,6 +39,7 @@ def test_an_unknown_policy_is_one_line_and_exit_2(tmp_path):
         "psa-stress: error: --lock-wait: expected spin or sleep, got 'futex'"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["spin", "sleep"])
 def test_a_lock_order_inversion_of_the_core_mutexes_is_reported(tmp_path, policy):
     # Two workers take key_slot/globaldata in opposite orders at each call boundary: TSan reports

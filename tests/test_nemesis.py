@@ -116,6 +116,7 @@ def test_lock_inversion_is_a_deadlock_with_wait_for_state(tmp_path):
     assert "held by thread" in details and "faults_op_boundary" in details
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["os", "pct"])
 def test_watchdog_reports_a_hang_with_stacks(tmp_path, engine):
     result = run_scenario(stock_build("tsan"), catalog.get("volatile-churn"), seed=1, seconds=30,

@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from scenarios import catalog, repro, schedule
 from scenarios.job import Job
 from scenarios.shrink import Shrinker, reducers, signatures_of
@@ -77,6 +79,7 @@ def test_removing_preemptions_from_a_schedule(tmp_path):
     assert schedule.preemptions(none) == [] and none_calls != calls
 
 
+@pytest.mark.slow
 def test_shrinking_the_canary_keeps_its_signature(tmp_path):
     build = stock_build("tsan")
     job = Job(catalog.get("volatile-churn"), 5, seconds=1, canary=True).replace(threads=4)
@@ -88,6 +91,7 @@ def test_shrinking_the_canary_keeps_its_signature(tmp_path):
     assert CANARY_SIGNATURE in signatures_of(replay)
 
 
+@pytest.mark.slow
 def test_pct_preemptions_shrink_and_the_minimal_schedule_reproduces(tmp_path):
     build = stock_build("tsan")
     job = Job(catalog.get("volatile-churn"), 5, seconds=1, canary=True,
@@ -105,6 +109,7 @@ def test_pct_preemptions_shrink_and_the_minimal_schedule_reproduces(tmp_path):
     assert replay.to_json()["failures"] and replay.ops == shrunk.minimal.ops
 
 
+@pytest.mark.slow
 def test_stress_then_repro_from_the_report_alone(tmp_path):
     stressed = run_py("stress", "volatile-churn", "--canary", "--seconds", "1", "--threads", "4",
                       "--shrink-budget", "30", "--reports-dir", str(tmp_path))
@@ -121,6 +126,7 @@ def test_stress_then_repro_from_the_report_alone(tmp_path):
     assert [f["id"] for f in failures] == [CANARY_ID] and data["command"] == "stress"
 
 
+@pytest.mark.slow
 def test_nightly_shards_use_disjoint_seeds_and_merge(tmp_path):
     for shard in ("1/2", "2/2"):
         result = run_py("nightly", "--budget", "9", "--run-seconds", "1", "--shard", shard,

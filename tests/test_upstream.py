@@ -32,18 +32,21 @@ def measure_upstream():
         yield measure
 
 
+@pytest.mark.slow
 def test_stock_passes_both_suites(measure_upstream, tmp_path):
     entry = measure_upstream(None, tmp_path)
     assert entry["caught"] == 0, f"upstream's suites fail on stock: {entry}"
     assert all(entry["cases"][suite] > 0 for suite in upstream.SUITES), entry["cases"]
 
 
+@pytest.mark.slow
 def test_a_mutant_breaking_key_creation_is_caught(measure_upstream, tmp_path):
     entry = measure_upstream(CAUGHT, tmp_path)
     assert entry["caught"] == 1 and "test-failed" in entry["kinds"], entry
     assert entry["failed_cases"]
 
 
+@pytest.mark.slow
 def test_a_static_store_only_mutant_is_missed(measure_upstream, tmp_path):
     entry = measure_upstream(MISSED, tmp_path)
     assert entry["caught"] == 0, entry
