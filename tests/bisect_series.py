@@ -11,6 +11,7 @@ build/, so that every use reuses one build directory incrementally.
 import os
 import shutil
 import subprocess
+import tempfile
 
 from mutants.catalog import by_id
 from tests.stress_env import REPO, apply_edit, run_py, stock_tree
@@ -67,4 +68,7 @@ def _append(tree, path, text):
 
 
 def bisect(repo, good, bad, *extra):
-    return run_py("bisect", "--repo", repo, "--good", good, "--bad", bad, "--json", *extra)
+    """run.py bisect --json, its report written to a temporary directory (deleted after)."""
+    with tempfile.TemporaryDirectory(prefix="psa-stress-bisect-") as reports:
+        return run_py("bisect", "--repo", repo, "--good", good, "--bad", bad, "--json",
+                      "--reports-dir", reports, *extra)

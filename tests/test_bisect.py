@@ -78,10 +78,11 @@ def test_a_commit_that_does_not_build_is_skipped():
 
 
 @pytest.mark.slow
-def test_sigterm_mid_bisection_restores_the_checkout():
+def test_sigterm_mid_bisection_restores_the_checkout(tmp_path):
     commits = make_series(FIXTURE, 4)
     process = subprocess.Popen([sys.executable, RUN_PY, "bisect", "--repo", FIXTURE, "--good",
-                                commits[0], "--bad", "main", *JOB], stdout=subprocess.DEVNULL,
+                                commits[0], "--bad", "main", "--reports-dir", str(tmp_path),
+                                *JOB], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, cwd=REPO)
     for line in process.stderr:            # a step's verdict: git bisect run is under way
         if re.match(r"bisect: [0-9a-f]{12} (good|bad)", line):
