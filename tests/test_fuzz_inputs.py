@@ -230,6 +230,7 @@ def test_corrupted_binary_histories_are_read_or_refused(seeds, tmp_path, monkeyp
     assert answers.count("refused") > 200
 
 
+@pytest.mark.slow
 def test_random_flags_parse_or_exit_2():
     rng = random.Random(15)
     codes = [parse_or_refuse(random_argv(rng)) for _ in range(4000)]
