@@ -203,6 +203,7 @@ def test_driver_binary_history_is_complete_and_linearizable(tmp_path):
     assert result.verdict == "ok" and result.complete
 
 
+@pytest.mark.slow
 def test_driver_killed_mid_run_leaves_a_readable_incomplete_history(tmp_path):
     directory = str(tmp_path / "run")
     driver = subprocess.Popen([stock_build().driver(), "--threads", "4", "--seconds", "60",
