@@ -230,6 +230,7 @@ def _has_records(directory):
         return False
 
 
+@pytest.mark.slow
 def test_calls_stuck_in_the_core_at_a_hang_are_in_the_history_as_pending(tmp_path):
     # Test build: worker 0 takes the key-slot mutex for good at its third call boundary, so the
     # other workers' next calls never return; the watchdog ends the run (exit 5). Each record is
