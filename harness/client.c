@@ -338,6 +338,15 @@ const char *client_op_name(unsigned op)
     return ops[op].name;
 }
 
+unsigned client_op_row(const char *name)
+{
+    unsigned op = 0;
+    while (op < N_OPS && strcmp(ops[op].name, name) != 0) {
+        op++;
+    }
+    return op;
+}
+
 static void print_body(FILE *f, const record_t *r)
 {
     fputs(",\"args\":", f);
@@ -364,18 +373,44 @@ static void print_constants(FILE *f)
 const history_printer_t client_printer = { client_op_name, print_body, client_op_count,
                                            print_constants };
 
-bool client_call(client_t *c, unsigned op)
+/* The thread's next record, numbered and labelled with row `op`; NULL when out of memory. */
+static record_t *begin_record(client_t *c, unsigned op)
 {
     record_t *r = history_next(&c->log);
+    if (r != NULL) {
+        r->thread = (uint16_t) c->thread;
+        r->seq = (uint32_t) c->done;
+        r->op = (uint8_t) op;
+    }
+    return r;
+}
+
+static void end_record(client_t *c)
+{
+    history_publish(&c->log);
+    c->done++;
+}
+
+bool client_call(client_t *c, unsigned op)
+{
+    record_t *r = begin_record(c, op);
     if (r == NULL) {
         return false;
     }
-    r->thread = (uint16_t) c->thread;
-    r->seq = (uint32_t) c->done;
-    r->op = (uint8_t) op;
     ops[op].run(c, r);
-    history_publish(&c->log);
-    c->done++;
+    end_record(c);
+    return true;
+}
+
+bool client_destroy_key(client_t *c, psa_key_id_t key)
+{
+    record_t *r = begin_record(c, client_op_row("destroy"));
+    if (r == NULL) {
+        return false;
+    }
+    r->key = key;
+    CALL_STAMPED(c, r, psa_destroy_key(key));
+    end_record(c);
     return true;
 }
 

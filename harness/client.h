@@ -37,9 +37,16 @@ bool client_run(client_t *c, uint64_t ops_limit, const atomic_bool *stop);
 /* Makes one call of operation-table row `op`; false when the history ran out of memory. */
 bool client_call(client_t *c, unsigned op);
 
+/* Destroys `key` as a recorded destroy call of this worker (not a generated one): the
+ * clean-up of the last worker at a --reinit-every barrier. False when the history ran out of
+ * memory. */
+bool client_destroy_key(client_t *c, psa_key_id_t key);
+
 /* The operation table, by row: its size and names (for --mix), and how records are printed. */
 unsigned client_op_count(void);
 const char *client_op_name(unsigned op);
+/* The row named `name`, or client_op_count() when there is none. */
+unsigned client_op_row(const char *name);
 extern const history_printer_t client_printer;
 
 #endif /* PSA_STRESS_CLIENT_H */

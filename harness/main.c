@@ -4,12 +4,13 @@
  * the workers together at a barrier, stop them by op count or by deadline, join, write the
  * history and one JSON summary line on stdout. Exit 0 when the run completed, 2 on a bad flag,
  * 1 on any other failure. Verdicts are run.py's job. */
-#define _GNU_SOURCE /* mkdtemp, clock_nanosleep, pthread barriers */
+#define _GNU_SOURCE /* mkdtemp, clock_nanosleep, pthread barriers, sched_yield */
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@
 #include "handoffs.h"
 #include "nemesis.h"
 #include "options.h"
+#include "pinner.h"
+#include "psa_crypto_slot_management.h" /* PSA_KEY_ID_VOLATILE_MIN, _MAX */
 #include "watchdog.h"
 
 /* ---- storage directory: the ITS file backend keeps <uid>.psa_its in the CWD ---- */
@@ -92,8 +95,11 @@ static void enter_storage_dir(const char *dir)
 typedef struct {
     pthread_barrier_t start; /* workers and main: nobody calls PSA before all are ready */
     atomic_bool stop;        /* set by main at the --seconds deadline */
+    atomic_uint running;     /* workers that have not finished (the pinners stop at 0) */
     const options_t *o;
-    quiesce_t quiesce;       /* --barrier-every */
+    quiesce_t quiesce;       /* --barrier-every, --reinit-every */
+    uint64_t reinits;        /* --reinit-every: frees of the core; under quiesce.lock */
+    bool pinners_ok;         /* no pinner got a status a lookup may not return (pinner.h) */
 } run_t;
 
 /* Aligned so that each worker owns its cache lines: the generator state, the record scratch and
@@ -107,8 +113,16 @@ typedef struct {
 } worker_t;
 
 /* --init-race: the client setup needs an initialised library, so the first worker past its own
- * init makes it; the others wait for it in pthread_once, after their init (which still races). */
-static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+ * init makes it; the others wait for it after their init (which still races). Under a
+ * serialised engine a waiter parks (a real wait would keep the baton); otherwise it yields.
+ * The release store and acquire loads order the setup key's creation before every use, as
+ * pthread_once would. --reinit-every makes no setup key (its mix may not have derive): the free
+ * at each barrier would take it away, and its id would come back to a worker's key. */
+enum { SETUP_NONE, SETUP_RUNNING, SETUP_DONE };
+static atomic_int setup_state = SETUP_NONE;
+/* Only derive reads the setup key: without derive in the mix no slot is spent on it (the static
+ * store's 16 slots are all the workload's). Set by main before any worker starts. */
+static bool setup_wanted;
 
 static void setup_after_init(void)
 {
@@ -118,24 +132,45 @@ static void setup_after_init(void)
     }
 }
 
-static unsigned op_row(const char *name)
+static void setup_once(void)
 {
-    unsigned op = 0;
-    while (strcmp(client_op_name(op), name) != 0) {
-        op++;
+    int expected = SETUP_NONE;
+    if (!setup_wanted) {
+        return;
     }
-    return op;
+    if (atomic_compare_exchange_strong(&setup_state, &expected, SETUP_RUNNING)) {
+        setup_after_init();
+        atomic_store_explicit(&setup_state, SETUP_DONE, memory_order_release);
+        nemesis_unpark(&setup_state);
+        return;
+    }
+    while (atomic_load_explicit(&setup_state, memory_order_acquire) != SETUP_DONE) {
+        if (nemesis_serialised()) {
+            nemesis_park(&setup_state);
+        } else {
+            sched_yield();
+        }
+    }
 }
 
-/* The calls of one worker, with a quiescent barrier every --barrier-every calls. */
+/* Calls between two quiescent barriers: --barrier-every or --reinit-every (0: no barrier). */
+static uint64_t barrier_period(const options_t *o)
+{
+    return o->reinit_every > 0 ? o->reinit_every : o->barrier_every;
+}
+
+/* The calls of one worker, with a quiescent barrier every barrier_period() calls; with
+ * --reinit-every the worker's first call after each barrier is psa_crypto_init, racing the
+ * other workers' (the last one to arrive freed the core at the barrier). */
 static bool run_calls(worker_t *w)
 {
     const options_t *o = w->run->o;
-    if (o->barrier_every == 0) {
+    uint64_t every = barrier_period(o);
+    if (every == 0) {
         return client_run(&w->client, w->ops_limit, &w->run->stop);
     }
     for (uint64_t left = w->ops_limit; left > 0;) {
-        uint64_t n = left < o->barrier_every ? left : o->barrier_every;
+        uint64_t n = left < every ? left : every;
         if (!client_run(&w->client, n, &w->run->stop)) {
             return false;
         }
@@ -143,7 +178,10 @@ static bool run_calls(worker_t *w)
         if (left == 0 || atomic_load_explicit(&w->run->stop, memory_order_relaxed)) {
             break;
         }
-        quiesce_wait(&w->run->quiesce);
+        quiesce_wait(&w->run->quiesce, w);
+        if (o->reinit_every > 0 && !client_call(&w->client, client_op_row("init"))) {
+            return false;
+        }
     }
     return true;
 }
@@ -151,17 +189,20 @@ static bool run_calls(worker_t *w)
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
+    const options_t *o = w->run->o;
     pthread_barrier_wait(&w->run->start);
     nemesis_thread_enter(w->client.thread);
     w->ok = true;
-    if (w->run->o->init_race) {
-        w->ok = client_call(&w->client, op_row("init"));
-        pthread_once(&setup_once, setup_after_init);
+    if (o->init_race || o->reinit_every > 0) {
+        w->ok = client_call(&w->client, client_op_row("init"));
+        setup_once();
     }
-    w->ok = w->ok && run_calls(w);
-    if (w->run->o->barrier_every > 0) {
-        quiesce_leave(&w->run->quiesce);
+    bool ok = run_calls(w); /* a barrier's clean-up may clear w->ok meanwhile */
+    w->ok = w->ok && ok;
+    if (barrier_period(o) > 0) {
+        quiesce_leave(&w->run->quiesce, w);
     }
+    atomic_fetch_sub_explicit(&w->run->running, 1, memory_order_relaxed);
     nemesis_thread_exit();
     return NULL;
 }
@@ -205,12 +246,38 @@ static void sleep_until(double deadline)
     }
 }
 
-/* Run by the last worker to arrive: no fault may hit the inspection's own core calls. */
-static bool check_at_barrier(void)
+/* --reinit-every, at a barrier after the invariants: destroys every volatile key of `live` as
+ * recorded calls of worker `w`, then frees the core. The history stays exact without a record
+ * of the free: no volatile key is left to lose, and a persistent key only loses its cached
+ * copy, which changes no key (docs/history-format.md). Returns false when the history ran out
+ * of memory. Quiescent: every other worker waits at the barrier. */
+static bool free_core(worker_t *w, const inspect_live_t *live)
 {
+    bool ok = true;
+    for (size_t i = 0; i < live->count && ok; i++) {
+        if (live->ids[i] >= PSA_KEY_ID_VOLATILE_MIN && live->ids[i] <= PSA_KEY_ID_VOLATILE_MAX) {
+            ok = client_destroy_key(&w->client, live->ids[i]);
+        }
+    }
+    mbedtls_psa_crypto_free();
+    w->run->reinits++;
+    return ok;
+}
+
+/* quiesce_check_t, run by the last worker to arrive: no fault may hit the inspection's own
+ * core calls, nor the clean-up and free of --reinit-every. */
+static bool check_at_barrier(void *member)
+{
+    worker_t *w = member;
+    bool reinit = w->run->o->reinit_every > 0;
+    inspect_live_t live = { NULL, 0 };
     faults_suspend(true);
-    bool ok = inspect_invariants(NULL, 0, NULL);
+    bool ok = inspect_invariants(NULL, 0, reinit ? &live : NULL);
+    if (reinit && !free_core(w, &live)) {
+        w->ok = false;
+    }
     faults_suspend(false);
+    free(live.ids);
     return ok;
 }
 
@@ -222,18 +289,27 @@ static double run_workers(const options_t *o, worker_t *w, run_t *run)
         die(EXIT_RUN_FAILED, "cannot create the start barrier");
     }
     run->o = o;
-    if (o->barrier_every > 0 && !quiesce_init(&run->quiesce, (unsigned) o->threads,
-                                              check_at_barrier)) {
+    if (barrier_period(o) > 0 && !quiesce_init(&run->quiesce, (unsigned) o->threads,
+                                               check_at_barrier)) {
         die(EXIT_RUN_FAILED, "cannot create the quiescent barrier");
     }
     atomic_init(&run->stop, false);
+    atomic_init(&run->running, (unsigned) o->threads);
     for (unsigned t = 0; t < o->threads; t++) {
         if (pthread_create(&w[t].tid, NULL, worker_main, &w[t]) != 0) {
             die(EXIT_RUN_FAILED, "cannot start worker thread %u", t);
         }
     }
+    const pinner_config_t pins = {
+        .count = (unsigned) o->pinners, .first_participant = (unsigned) o->threads,
+        .persistent_ids = (unsigned) o->persistent_ids, .seed = o->seed, .stop = &run->stop,
+        .running = &run->running,
+    };
+    if (!pinners_start(&pins)) {
+        die(EXIT_RUN_FAILED, "cannot start the pinner threads");
+    }
 #if defined(PSA_STRESS_TEST_BUILD)
-    if (o->canary && !canary_start((unsigned) o->threads)) {
+    if (o->canary && !canary_start((unsigned) (o->threads + o->pinners))) {
         die(EXIT_RUN_FAILED, "cannot start the canary threads");
     }
 #endif
@@ -246,6 +322,7 @@ static double run_workers(const options_t *o, worker_t *w, run_t *run)
     for (unsigned t = 0; t < o->threads; t++) {
         pthread_join(w[t].tid, NULL);
     }
+    run->pinners_ok = pinners_join();
     double elapsed = now_seconds() - start;
 #if defined(PSA_STRESS_TEST_BUILD)
     if (o->canary) {
@@ -262,6 +339,7 @@ typedef struct {
     bool ok;             /* every invariant held, at every barrier and after the join */
     uint64_t reloads;    /* persistent keys loaded back from storage */
     uint64_t barriers;   /* quiescent barriers passed */
+    uint64_t reinits;    /* --reinit-every: frees of the core at those barriers */
     inspect_live_t live; /* FULL slots ∪ storage, without the harness's own key */
 } inside_t;
 
@@ -271,9 +349,9 @@ static inside_t inside;
 /* history_header_t.print_end: the findings as end-line members. */
 static void print_inside(FILE *f)
 {
-    fprintf(f, ",\"reloads\":%llu,\"barriers\":%llu,\"invariants\":\"%s\",\"live\":[",
-            (unsigned long long) inside.reloads, (unsigned long long) inside.barriers,
-            inside.ok ? "ok" : "violated");
+    fprintf(f, ",\"reloads\":%llu,\"barriers\":%llu,\"reinits\":%llu,\"invariants\":\"%s\","
+            "\"live\":[", (unsigned long long) inside.reloads, (unsigned long long) inside.barriers,
+            (unsigned long long) inside.reinits, inside.ok ? "ok" : "violated");
     for (size_t i = 0; i < inside.live.count; i++) {
         fprintf(f, "%s%u", i == 0 ? "" : ",", (unsigned) inside.live.ids[i]);
     }
@@ -286,9 +364,10 @@ static inside_t check_inside(const options_t *o, run_t *run)
 {
     inside_t in = { .reloads = reloads_count() };
     const psa_key_id_t hidden = client_setup_key();
-    in.ok = inspect_invariants(&hidden, 1, &in.live);
-    if (o->barrier_every > 0) {
+    in.ok = inspect_invariants(&hidden, 1, &in.live) && run->pinners_ok;
+    if (barrier_period(o) > 0) {
         in.barriers = quiesce_count(&run->quiesce);
+        in.reinits = run->reinits;
         in.ok = quiesce_ok(&run->quiesce) && in.ok;
         quiesce_destroy(&run->quiesce);
     }
@@ -344,10 +423,11 @@ static void write_history(history_sink_t *history, const options_t *o, const wor
 static void print_summary(const options_t *o, uint64_t calls, double elapsed)
 {
     printf("{\"ops\":%llu,\"seconds\":%.6f,\"ops_per_sec\":%.1f,\"threads\":%u,\"reloads\":%llu,"
-           "\"barriers\":%llu,\"invariants\":\"%s\",\"history\":",
+           "\"barriers\":%llu,\"reinits\":%llu,\"invariants\":\"%s\",\"history\":",
            (unsigned long long) calls, elapsed, elapsed > 0 ? (double) calls / elapsed : 0.0,
            (unsigned) o->threads, (unsigned long long) inside.reloads,
-           (unsigned long long) inside.barriers, inside.ok ? "ok" : "violated");
+           (unsigned long long) inside.barriers, (unsigned long long) inside.reinits,
+           inside.ok ? "ok" : "violated");
     history_print_string(stdout, o->history_path);
     print_nemesis_params(stdout);
     fputs("}\n", stdout);
@@ -365,6 +445,14 @@ static gen_config_t make_gen_config(const options_t *o)
         !gen_parse_kinds(&cfg, o->key_kinds, err, sizeof(err))) {
         die(EXIT_BAD_FLAG, "%s", err);
     }
+    /* --reinit-every: derive reads the setup key, which is never made (setup_once). Pinners:
+     * a destroy would overlap a pinner's hold on its key, beyond spec. */
+    if (o->reinit_every > 0 && cfg.weights[client_op_row("derive")] > 0) {
+        die(EXIT_BAD_FLAG, "--reinit-every: the mix cannot have derive (use derive_from)");
+    }
+    if (o->pinners > 0 && !o->overlap_destroy && cfg.weights[client_op_row("destroy")] > 0) {
+        die(EXIT_BAD_FLAG, "--pinners: the mix cannot have destroy without --overlap-destroy");
+    }
     if (!gen_pool_alloc(&cfg)) {
         die(EXIT_RUN_FAILED, "out of memory");
     }
@@ -377,7 +465,7 @@ static gen_config_t make_gen_config(const options_t *o)
 static void setup_nemesis(options_t *o)
 {
     char err[256];
-    unsigned participants = (unsigned) o->threads;
+    unsigned participants = (unsigned) (o->threads + o->pinners);
 #if defined(PSA_STRESS_TEST_BUILD)
     participants += o->canary ? CANARY_THREADS : 0;
 #endif
@@ -385,12 +473,6 @@ static void setup_nemesis(options_t *o)
     if (!faults_setup(o->faults, o->seed, err, sizeof(err)) ||
         !nemesis_setup(&o->nemesis, participants, err, sizeof(err))) {
         die(EXIT_BAD_FLAG, "%s", err);
-    }
-    /* A serialised run parks every thread but one: a real wait outside the core's mutexes
-     * (the quiescent barrier, pthread_once) would never end. */
-    if (nemesis_serialised() && (o->barrier_every > 0 || o->init_race)) {
-        die(EXIT_BAD_FLAG, "--sched %s cannot be combined with --barrier-every or --init-race",
-            o->nemesis.sched);
     }
     watchdog_install_crash_handler();
     if (o->watchdog > 0 && !watchdog_start(o->watchdog)) {
@@ -403,15 +485,16 @@ int main(int argc, char **argv)
     options_t o;
     options_parse(&o, argc, argv);
     gen_config_t cfg = make_gen_config(&o);
+    setup_wanted = cfg.weights[client_op_row("derive")] > 0;
     setup_nemesis(&o);
     history_sink_t *history = open_history(&o, &cfg);
     enter_storage_dir(o.storage_dir);
-    if (!o.init_race) {
+    if (!o.init_race && o.reinit_every == 0) {
         psa_status_t status = psa_crypto_init();
         if (status != PSA_SUCCESS) {
             die(EXIT_RUN_FAILED, "psa_crypto_init failed: %d", (int) status);
         }
-        pthread_once(&setup_once, setup_after_init);
+        setup_once();
     }
     spec_init(o.overlap_destroy, client_op_name, client_op_count());
 

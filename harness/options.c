@@ -10,6 +10,7 @@
 
 #include "describe.h"
 #include "generator.h"
+#include "pinner.h"
 
 #define DEFAULT_MIX "import=3,generate=1,derive=1,copy=2,destroy=3,export=4,get_attributes=3"
 #define MAX_THREADS 1024 /* record.thread is 16 bits; far above anything useful */
@@ -50,6 +51,11 @@ static void usage(void)
           "  --init-race             no psa_crypto_init in main: each worker calls it first\n"
           "  --barrier-every N       every N calls per worker, check the inside invariants at a\n"
           "                          quiescent barrier\n"
+          "  --reinit-every N        as --barrier-every, and the last worker at the barrier\n"
+          "                          destroys the volatile keys and frees the core; every worker\n"
+          "                          then races psa_crypto_init (implies --init-race; no derive)\n"
+          "  --pinners N             N more threads keep the key cache full of pinned persistent\n"
+          "                          keys (pinner.h; no destroy in the mix)\n"
           "  --sched ENGINE          os (default), delay, pct or random (nemesis.h)\n"
           "  --lock-wait POLICY      how a waiter waits for the core's mutexes: spin (default)\n"
           "                          or sleep (lock_wait.h)\n"
@@ -152,6 +158,8 @@ static void parse_flags(options_t *o, int argc, char **argv)
         { "--overlap-destroy", FLAG_SWITCH, &o->overlap_destroy, 0, 0 },
         { "--init-race", FLAG_SWITCH, &o->init_race, 0, 0 },
         { "--barrier-every", FLAG_UINT, &o->barrier_every, 1, UINT32_MAX },
+        { "--reinit-every", FLAG_UINT, &o->reinit_every, 1, UINT32_MAX },
+        { "--pinners", FLAG_UINT, &o->pinners, 1, PINNERS_MAX },
 #if defined(PSA_STRESS_TEST_BUILD)
         { "--canary", FLAG_SWITCH, &o->canary, 0, 0 },
 #endif
@@ -191,6 +199,14 @@ static void parse_flags(options_t *o, int argc, char **argv)
     }
     if (o->history_path != NULL && o->no_history) {
         die(EXIT_BAD_FLAG, "--history and --no-history are mutually exclusive");
+    }
+    if (o->reinit_every > 0 && o->barrier_every > 0) {
+        die(EXIT_BAD_FLAG, "--reinit-every and --barrier-every are mutually exclusive (the "
+            "re-initialisation barrier checks the invariants too)");
+    }
+    if (o->pinners > 0 && (o->reinit_every > 0 || o->barrier_every > 0)) {
+        die(EXIT_BAD_FLAG, "--pinners cannot be combined with --reinit-every or --barrier-every "
+            "(pinners hold keys through every barrier)");
     }
 }
 

@@ -13,6 +13,8 @@
 typedef struct {
     uint64_t threads, ops, seed, volatile_pool, persistent_ids, persistent_percent;
     uint64_t barrier_every; /* 0: no quiescent barriers */
+    uint64_t reinit_every;  /* 0: the core is initialised once */
+    uint64_t pinners;       /* pinner threads (pinner.h) */
     bool overlap_destroy, init_race;
     double seconds; /* 0: run by op count */
     const char *history_path, *storage_dir, *scenario, *variant, *mix, *key_kinds;

@@ -1,7 +1,9 @@
 /* psa-stress: quiescent barriers (see quiesce.h). */
 #include "quiesce.h"
 
-bool quiesce_init(quiesce_t *q, unsigned members, bool (*check)(void))
+#include "nemesis.h"
+
+bool quiesce_init(quiesce_t *q, unsigned members, quiesce_check_t check)
 {
     q->members = members;
     q->arrived = 0;
@@ -25,9 +27,9 @@ void quiesce_destroy(quiesce_t *q)
 }
 
 /* All members are at the barrier: nothing is in flight. q->lock held. */
-static void release(quiesce_t *q)
+static void release(quiesce_t *q, void *member)
 {
-    if (!q->check()) {
+    if (!q->check(member)) {
         q->failed = true;
     }
     q->arrived = 0;
@@ -35,28 +37,48 @@ static void release(quiesce_t *q)
     pthread_cond_broadcast(&q->released);
 }
 
-void quiesce_wait(quiesce_t *q)
+/* q->lock held, released on return. Under serialisation the waiter parks on q (the lock is
+ * dropped first: only the baton holder runs, so nobody can slip in between) and retries when
+ * the releaser unparks it. */
+static void wait_released(quiesce_t *q, uint64_t generation)
 {
-    pthread_mutex_lock(&q->lock);
-    uint64_t generation = q->generation;
-    if (++q->arrived == q->members) {
-        release(q);
-    } else {
-        while (q->generation == generation) {
+    while (q->generation == generation) {
+        if (nemesis_serialised()) {
+            pthread_mutex_unlock(&q->lock);
+            nemesis_park(q);
+            pthread_mutex_lock(&q->lock);
+        } else {
             pthread_cond_wait(&q->released, &q->lock);
         }
     }
     pthread_mutex_unlock(&q->lock);
 }
 
-void quiesce_leave(quiesce_t *q)
+void quiesce_wait(quiesce_t *q, void *member)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t generation = q->generation;
+    if (++q->arrived == q->members) {
+        release(q, member);
+        pthread_mutex_unlock(&q->lock);
+        nemesis_unpark(q);
+        return;
+    }
+    wait_released(q, generation);
+}
+
+void quiesce_leave(quiesce_t *q, void *member)
 {
     pthread_mutex_lock(&q->lock);
     q->members--;
-    if (q->arrived > 0 && q->arrived == q->members) {
-        release(q);
+    bool last = q->arrived > 0 && q->arrived == q->members;
+    if (last) {
+        release(q, member);
     }
     pthread_mutex_unlock(&q->lock);
+    if (last) {
+        nemesis_unpark(q);
+    }
 }
 
 uint64_t quiesce_count(quiesce_t *q)

@@ -95,12 +95,34 @@ SCENARIOS = (
         volatile_pool=6, persistent_ids=24, persistent_percent=60, variant="tsan-static16",
         family="eviction"),
     Scenario(
+        "full-cache-pinned",
+        "Static store (16 slots), 24 persistent ids: two pinner threads keep every slot pinned "
+        "(registered as read) for long stretches while the workers look up, copy and create "
+        "existing persistent keys that are not cached: with nothing to evict a lookup may fail "
+        "INSUFFICIENT_MEMORY, never INVALID_HANDLE or DOES_NOT_EXIST for a key the history "
+        "proves present, and a create never half-succeeds (H2, I2, I3).",
+        mix="import=3,generate=1,copy=1,export=6,get_attributes=6,open=2,purge=2,close=1",
+        persistent_ids=24, persistent_percent=100, variant="tsan-static16",
+        flags=("--pinners", "2"),
+        family="eviction"),
+    Scenario(
         "init-race",
         "Every worker calls psa_crypto_init itself, racing the others, right before its first "
         "key-store calls: all inits succeed, TSan sees no race on the global state, and the "
         "calls that follow behave as after a single init.",
         mix="import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3",
         persistent_percent=25, flags=("--init-race",),
+        family="init"),
+    Scenario(
+        "init-storm",
+        "Every 16 calls per worker a quiescent barrier: the last worker to arrive checks the "
+        "slots (I1-I6), destroys every volatile key (recorded) and frees the core with "
+        "mbedtls_psa_crypto_free; then every worker races psa_crypto_init again and its first "
+        "key-store calls, thousands of times a minute: all inits succeed, TSan sees no race on "
+        "the initialisation flags or the global data, persistent keys survive every free, and "
+        "the calls after each init behave as after a single init.",
+        mix="import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3",
+        persistent_percent=25, flags=("--init-race", "--reinit-every", "16"),
         family="init"),
     Scenario(
         "destroy-overlap",
