@@ -88,6 +88,7 @@ def test_the_budget_caps_the_wall_time_when_checking_is_slow(fake, tmp_path, cap
     assert data["portfolio"]["pairs"] > 0 and data["interrupted"] is None
 
 
+@pytest.mark.slow
 def test_a_new_failure_is_printed_when_found(fake, tmp_path, capsys):
     fake(fail_every=1)
     code = cli.main(["run", "--budget", "8", "--reports-dir", str(tmp_path),
