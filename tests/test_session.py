@@ -77,6 +77,7 @@ def _summary(tmp_path):
         return json.load(handle), directory
 
 
+@pytest.mark.slow
 def test_the_budget_caps_the_wall_time_when_checking_is_slow(fake, tmp_path, capsys):
     fake()
     started = time.monotonic()
