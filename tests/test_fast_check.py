@@ -188,6 +188,7 @@ def _perturb(records, rng):
     return records
 
 
+@pytest.mark.slow
 def test_simulated_histories_and_their_perturbations(core, tmp_path):
     accepted = violations = 0
     for seed in range(40):
