@@ -130,6 +130,7 @@ def assert_never_wrongly_ok(path):
     return answer, verdict
 
 
+@pytest.mark.slow
 def test_real_driver_histories_are_accepted_with_python_s_counts(core, tmp_path):
     for seed in (1, 2, 3):
         path = str(tmp_path / f"h{seed}")
