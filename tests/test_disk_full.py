@@ -31,6 +31,7 @@ def assert_history_write_error(completed, reason):
     assert judged(completed) == [("disk", lines[-1][len("psa-stress: "):])]
 
 
+@pytest.mark.slow
 def test_file_size_limit_is_a_history_write_error(tmp_path):
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
