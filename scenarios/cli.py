@@ -69,6 +69,8 @@ def make_parser():
     chk = commands.add_parser("check", help="check a history file for linearizability")
     chk.add_argument("history", help="history file (JSON Lines, docs/history-format.md)")
     chk.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    chk.add_argument("--all", action="store_true", help="every violation, not one block per "
+                     "root cause")
     conv = commands.add_parser("convert", help="convert a binary history to JSON Lines")
     conv.add_argument("binary", help="binary history written by the driver")
     conv.add_argument("output", help="JSON Lines file to write")
@@ -242,7 +244,7 @@ def cmd_check(args):
         result = check.check_file(args.history)
     except HistoryError as error:
         raise SetupError(f"{args.history}: {error}") from None
-    _show(json.dumps(result.to_json(), indent=2) if args.json else check.format_text(result))
+    _show(json.dumps(result.to_json(), indent=2) if args.json else check.format_text(result, all=args.all))
     return EXIT_CLEAN if result.verdict == "ok" else EXIT_FAILURE
 
 

@@ -171,7 +171,7 @@ def _check_history(result, history_path):
             result.failures.append(Failure("driver-error", "the driver wrote no history"))
         return
     try:
-        verdict = check.check_file(history_path)
+        verdict = check.check_file(history_path, final=False)   # the final state: below
     except HistoryError as error:
         result.failures.append(Failure("driver-error", f"unreadable history: {error}"))
         return

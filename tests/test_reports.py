@@ -104,8 +104,14 @@ def test_known_signatures_mark_failures_known_and_the_run_clean(runs, tmp_path):
     assert build(runs[:2])["verdict"] == "failed"
 
 
-def test_violation_signature_names_the_blamed_call(runs):
+def test_violation_signature_names_the_root_cause(runs):
+    """The blamed call's operation and status and the model rule it breaks: one bug, one id."""
     assert runs[2]["failures"][0]["signature"] == \
+        "violation linearizability: destroy -> SUCCESS breaks rule destroy (scenarios/model.py)"
+    older = {"kind": "linearizability", "message": "t1#0 destroy(0x1) -> SUCCESS is impossible",
+             "window": [{"text": "t1#0 destroy(0x1) -> SUCCESS", "op": "destroy",
+                         "status": "SUCCESS"}]}
+    assert signatures.violation_signature(older) == \
         "violation linearizability: destroy -> SUCCESS"
 
 
