@@ -244,7 +244,8 @@ def cmd_check(args):
         result = check.check_file(args.history)
     except HistoryError as error:
         raise SetupError(f"{args.history}: {error}") from None
-    _show(json.dumps(result.to_json(), indent=2) if args.json else check.format_text(result, all=args.all))
+    _show(json.dumps(result.to_json(), indent=2) if args.json
+          else check.format_text(result, all=args.all))
     return EXIT_CLEAN if result.verdict == "ok" else EXIT_FAILURE
 
 
