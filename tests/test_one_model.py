@@ -1,0 +1,44 @@
+"""One model: the rules live in the Python tables of scenarios/model.py, and every checker path
+reads them -- the Python checker, the C fast path (whose (operation, status) table
+scenarios/fast_check.py derives from the model at each check) and the final-state settling
+(scenarios/final_state.py asks the model which calls create or remove). A rule changed in one
+place changes every path: here a deliberately wrong rule (a successful export needs an ABSENT
+key) must make all of them reject a history they accepted."""
+import pytest
+
+from scenarios import catalog, check, fast_check, final_state
+from scenarios import model as psa
+from scenarios.job import Job
+from tests.stress_env import stock_build
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("one-model")
+    job = Job(catalog.get("volatile-churn"), 5, ops=3000).replace(threads=2)
+    result = job.run(stock_build("tsan"), str(directory))
+    assert result.clean, [f.message for f in result.failures]
+    return str(directory / "history")
+
+
+def test_a_rule_changed_in_the_model_changes_every_checker_path(history, monkeypatch):
+    if fast_check.library() is None:
+        pytest.skip("the checker's C fast path could not be built here")
+    assert fast_check.fast_ok(history) is not None
+    assert check.check_file(history).verdict == "ok"
+    monkeypatch.setitem(psa._SIMPLE_RULES["export"], "SUCCESS", psa._absent)
+    assert fast_check.fast_ok(history) is None, "the C core kept its own copy of the rule"
+    assert check.check_file(history, final=False).verdict == "violation"
+
+
+def test_final_state_asks_the_model_which_calls_remove(monkeypatch):
+    final_state.roles.cache_clear()
+    assert final_state.roles("export", "SUCCESS", False) == ()
+    monkeypatch.setitem(psa._SIMPLE_RULES["export"], "SUCCESS", psa._destroy)
+    final_state.roles.cache_clear()
+    try:
+        assert ("remove-certain", "key") in final_state.roles("export", "SUCCESS", False)
+    finally:
+        final_state.roles.cache_clear()
