@@ -164,12 +164,17 @@ void run_random(client_t *c, record_t *r)
     CALL_STAMPED(c, r, psa_generate_random(r->material, 32));
 }
 
-/* psa_random_reseed and psa_random_deplete appeared in 3.6.6; older trees get NOT_SUPPORTED. */
-#if MBEDTLS_VERSION_NUMBER >= 0x03060600
+/* psa_random_reseed and psa_random_deplete appeared in 3.6.6: CMake probes the tree for each
+ * (PSA_STRESS_HAVE_RANDOM_*); a tree without one records NOT_SUPPORTED, and the session skips
+ * the scenarios that call it (the driver's --describe says which operations it has). */
+#if PSA_STRESS_HAVE_RANDOM_RESEED
 #define RANDOM_RESEED() psa_random_reseed(NULL, 0)
-#define RANDOM_DEPLETE() psa_random_deplete()
 #else
 #define RANDOM_RESEED() PSA_ERROR_NOT_SUPPORTED
+#endif
+#if PSA_STRESS_HAVE_RANDOM_DEPLETE
+#define RANDOM_DEPLETE() psa_random_deplete()
+#else
 #define RANDOM_DEPLETE() PSA_ERROR_NOT_SUPPORTED
 #endif
 
