@@ -144,12 +144,13 @@ SCENARIOS = (
         family="churn"),
     Scenario(
         "lookup-missing",
-        "Lookups (export, get_attributes, open, purge, export_public) of missing and "
-        "just-destroyed ids, volatile and persistent, race creates that reuse those slots at "
-        "once: a lookup sees ABSENT (INVALID_HANDLE, DOES_NOT_EXIST) or the whole new key, never "
-        "a half-built one or a stale slot (the stale-pointer bug class, docs/properties.md §5; H1, H4-H6, H9).",
+        "Lookups (export, get_attributes, open, purge, export_public, and copies, whose error "
+        "path releases the slot a failed lookup returned) of missing and just-destroyed ids, "
+        "volatile and persistent, race creates that reuse those slots at once: a lookup sees "
+        "ABSENT (INVALID_HANDLE, DOES_NOT_EXIST) or the whole new key, never a half-built one "
+        "or a stale slot (the stale-pointer bug class, docs/properties.md §5; H1, H4-H6, H9).",
         mix="import=3,generate=1,destroy=4,export=3,get_attributes=3,open=2,purge=2,"
-            "export_public=1",
+            "export_public=1,copy=2",
         volatile_pool=4, persistent_ids=4, persistent_percent=50,
         family="persistent"),
     Scenario(
