@@ -88,7 +88,7 @@ def test_classify_names_the_failing_cases():
 
 def _row(mutant, detected, caught):
     return {"mutant": mutant, "runs": 1, "detected": detected, "oracles": {}, "scenarios": {},
-            "median_seconds": None, "max_seconds": None,
+            "median_seconds": None, "max_seconds": None, "late_seconds": [],
             "upstream": {"runs": 1, "caught": caught, "kinds": {"tsan": 1} if caught else {},
                          "failed_cases": [], "suites": {}}}
 
