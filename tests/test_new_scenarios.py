@@ -157,3 +157,13 @@ def test_full_cache_pinned_catches_a_pinned_slot_recycled_and_eviction_scenarios
     new = run(build, "full-cache-pinned", tmp_path, seed=1)
     violations = [f for f in new.failures if f.kind == "violation"]
     assert violations and "CORRUPTION_DETECTED" in violations[0].message, new.failures
+
+
+@pytest.mark.slow
+def test_a_pinner_reports_a_status_its_release_may_not_return(tmp_path):
+    """The pinners' own oracle (harness/pinner.h), seen without TSan's exit code in front."""
+    build = mutant_build(tmp_path, PINNED_CACHE_RECYCLED, "plain-static16")
+    result = run(build, "full-cache-pinned", tmp_path, seed=1)
+    invariants = [f for f in result.failures if f.kind == "invariant"]
+    assert invariants and "a pinner's release of persistent id" in invariants[0].message, \
+        result.failures
