@@ -31,7 +31,9 @@ from scenarios.source import REPO, SetupError, file_hashes
 SANITIZERS = {"tsan": "thread", "plain": "none", "asan": "address"}
 BUILD_ROOT = os.path.join(REPO, "build")
 HARNESS_DIR = os.path.join(REPO, "harness")
-APT_PACKAGES = {"cmake": "cmake", "make": "make", "clang": "clang"}
+# tool (or header, by path) -> Debian package; libcrypto is the checker core's (CMakeLists.txt)
+APT_PACKAGES = {"cmake": "cmake", "make": "make", "clang": "clang",
+                "/usr/include/openssl/evp.h": "libssl-dev"}
 
 
 @dataclass
@@ -102,8 +104,9 @@ def unsupported(scenario, capabilities):
 
 
 def ensure_tools(log=print):
-    """cmake, make and a C compiler (clang preferred, gcc accepted)."""
-    missing = [pkg for tool, pkg in APT_PACKAGES.items() if shutil.which(tool) is None]
+    """cmake, make, a C compiler (clang preferred, gcc accepted) and libcrypto's headers."""
+    missing = [pkg for tool, pkg in APT_PACKAGES.items()
+               if shutil.which(tool) is None and not os.path.isfile(tool)]
     if "clang" in missing and shutil.which("gcc"):
         missing.remove("clang")
     tools.require(missing, log)

@@ -7,7 +7,7 @@ target exporting another key's bytes, a copy succeeding from a source destroyed 
 invoked, a derived key exporting wrong HKDF bytes), on simulated linearizable histories written
 in the driver's binary layout, on one-field perturbations of them, and on hand-made violations;
 the core must also accept the clean ones (an accept-only path that never accepts would be
-useless). Its HKDF-SHA-256 is cross-checked with Python's hashlib and hmac.
+useless). Its HKDF-SHA-256 (libcrypto's) is cross-checked with Python's hashlib and hmac.
 """
 import ctypes
 import hashlib

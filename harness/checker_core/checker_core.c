@@ -21,6 +21,7 @@
  * (sources.c), resolved once the stream has passed the call's ret. Single-threaded; no locks. */
 #define _DEFAULT_SOURCE           /* madvise, MADV_DONTNEED */
 #include "core.h"
+#include "crypto.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -204,6 +205,8 @@ int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *
     size_t *lens = calloc((size_t)npaths + 1, sizeof *lens);
     int ok = cur && maps && lens ? configure(&c, cfg, ncfg, consts)
                                  : undecided(&c, "out of memory", 0);
+    if (ok && !crypto_begin())
+        ok = undecided(&c, "libcrypto cannot be set up", 0);
     for (int i = 0; ok && i < npaths; i++)
         ok = map_thread(&c, paths[i], &cur[i], &maps[i], &lens[i]);
     ok = ok && merge(&c, cur, npaths, &out[0]) && feed_finish(&c);
@@ -218,6 +221,7 @@ int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *
         if (maps[i] != NULL)
             munmap(maps[i], lens[i]);
     feed_free(&c);
+    crypto_end();
     search_free(c.search);
     free(c.entries);
     free(c.threads);

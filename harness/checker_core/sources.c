@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "checker_core.h"
-#include "hkdf.h"
+#include "crypto.h"
 
 #define CHUNK (1u << 20)
 
