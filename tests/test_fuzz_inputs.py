@@ -220,6 +220,7 @@ def test_type_mutated_json_lines_are_read_or_refused(seeds, tmp_path, monkeypatc
     assert answers.count("refused") > 500      # the mutations do break histories
 
 
+@pytest.mark.slow
 def test_corrupted_binary_histories_are_read_or_refused(seeds, tmp_path, monkeypatch):
     monkeypatch.setattr(fast_check, "fast_ok", lambda path: None)
     rng = random.Random(15)
