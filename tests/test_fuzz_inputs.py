@@ -209,6 +209,7 @@ def seeds(tmp_path_factory):
     return history, [lines] + fixtures
 
 
+@pytest.mark.slow
 def test_type_mutated_json_lines_are_read_or_refused(seeds, tmp_path, monkeypatch):
     monkeypatch.setattr(fast_check, "fast_ok", lambda path: None)
     rng = random.Random(15)
