@@ -88,6 +88,7 @@ def test_a_report_of_another_version_is_refused(tmp_path):
         assert result.stderr.count("\n") == 1 and "version 1" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_flag_the_driver_refuses_is_bad_input(tmp_path):
     result = run_py("stress", "volatile-churn", "--mix", "import=x", "--seconds", "1",
                     "--reports-dir", str(tmp_path))
