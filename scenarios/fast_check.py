@@ -33,38 +33,61 @@ from scenarios.history import CREATE_OPS, Call, HistoryError
 REPO = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
 CORE_DIR = os.path.join(REPO, "harness", "checker_core")
 TARGET = "psa_stress_checker_core"
-VERSION = 3       # checker_core.h CORE_VERSION, and the layout of the configuration below
-MAX_OPS, MAX_FIELDS, CFG_FIELDS = 64, 24, 6
-# record fields in the order of core.h's enum field, with the type the core reads (salt: may be
-# absent, then derive and derive_from are left to Python)
+VERSION = 4       # checker_core.h CORE_VERSION, and the layout of the configuration below
+MAX_OPS, MAX_FIELDS, CFG_FIELDS = 64, 24, 9
+# record fields in the order of core.h's enum field, with the type the core reads (salt and the
+# key uses' fields may be absent: then the operations that read them are left to Python)
 FIELDS = (("call", "u64"), ("ret", "u64"), ("seq", "u32"), ("thread", "u16"), ("op", "u8"),
           ("status", "i32"), ("key", "u32"), ("out_key", "u32"), ("attrs.lifetime", "u32"),
           ("attrs.id", "u32"), ("attrs.type", "u16"), ("attrs.bits", "u16"),
           ("attrs.usage", "u32"), ("attrs.alg", "u32"), ("material", "bytes"),
-          ("material_len", "u8"), ("salt", "bytes"))
-OPTIONAL_FIELDS = {"salt"}
+          ("material_len", "u8"), ("salt", "bytes"), ("input", "bytes"), ("input_len", "u8"),
+          ("mid", "u64"), ("stage", "u8"))
+OPTIONAL_FIELDS = {"salt", "input", "input_len", "mid", "stage"}
 # checker_core.h: variants, key actions (CORE_*), create actions (MAKE_*), checks (CHECK_*)
 (VOLATILE_ID, PERSISTENT_ID, ID_ZERO, VOLATILE_CREATE, PERSISTENT_CREATE) = range(5)
 (NOOP, _CREATE, PRESENT, ABSENT, DESTROY, EXPORT, EXPORT_DENIED, ATTRIBUTES, COPY_SOURCE,
- COPY_DENIED, COPY_BAD_ARG, DERIVE_SOURCE, DERIVE_DENIED) = range(13)
+ COPY_DENIED, COPY_BAD_ARG, DERIVE_SOURCE, DERIVE_DENIED, USE, USE_REJECTED, USE_DENIED,
+ PUBLIC_REFUSED, SIGNED, EXPORT_PUBLIC) = range(19)
+# checker_core.h USE_*: the key uses the core recomputes (model_use.USES)
+USE_KINDS = {op: kind for kind, op in enumerate(
+    ("sign", "verify", "cipher_encrypt", "cipher_decrypt", "mac", "mac_multipart",
+     "aead_encrypt", "aead_decrypt"), start=1)}
 MAKES = {"import": 1, "generate": 2, "derive": 3, "copy": 4, "derive_from": 5}
 MAKE_NONE, MAKE_PRESENT = 0, 6
 # core_check's out[] (checker_core.h): records, keys, n, then n keys checked by an approximation
 OUT_WEAK, OUT_WEAK_IDS, CORE_OUT = 2, 3, 3 + 4096
 WEAK_REASONS = {1: materials.ANY_KEY, 2: materials.SEVERAL_SOURCES,
-                3: materials.SEVERAL_INSTANCES}
-CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY = range(3)
+                3: materials.SEVERAL_INSTANCES, 4: materials.UNBOUND_USE}
+CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY, CHECK_MULTIPART = range(4)
 _KEY_ACTIONS = {psa._present: PRESENT, psa._absent: ABSENT, psa._destroy: DESTROY,
                 psa._export: EXPORT, psa._export_denied: EXPORT_DENIED,
                 psa._attributes: ATTRIBUTES, psa._copy_source: COPY_SOURCE,
                 psa._copy_denied: COPY_DENIED, psa._copy_bad_argument: COPY_BAD_ARG,
-                model_use._derive_source: DERIVE_SOURCE, model_use._derive_denied: DERIVE_DENIED}
+                model_use._derive_source: DERIVE_SOURCE, model_use._derive_denied: DERIVE_DENIED,
+                model_use._use: USE, model_use._use_rejected: USE_REJECTED,
+                model_use._use_denied: USE_DENIED,
+                model_use._export_public_refused: PUBLIC_REFUSED, model_use._signed: SIGNED,
+                model_use._export_public: EXPORT_PUBLIC}
 # the record fields (or header constants) the core reads each operation's inputs from
-_INPUTS = {"import": (("material", False, ("cut", ("material", "material_len"))),),
-           "export": (("material", True, ("cut", ("material", "material_len"))),),
+_MATERIAL = ("cut", ("material", "material_len"))
+_INPUT = ("input", False, ("cut", ("input", "input_len")))
+_USE_INPUTS = (_INPUT, ("material", True, _MATERIAL))
+_INPUTS = {"import": (("material", False, _MATERIAL),),
+           "export": (("material", True, _MATERIAL),),
            "derive": (("salt", False, ("bytes", "salt")), ("secret", False, "const"),
                       ("info", False, "const")),
-           "derive_from": (("salt", False, ("bytes", "salt")), ("info", False, "const"))}
+           "derive_from": (("salt", False, ("bytes", "salt")), ("info", False, "const")),
+           "export_public": (("material", True, _MATERIAL),),
+           "sign": _USE_INPUTS, "cipher_encrypt": _USE_INPUTS, "cipher_decrypt": _USE_INPUTS,
+           "mac": _USE_INPUTS, "verify": (("hash", False, "const"), _INPUT),
+           "aead_encrypt": (("nonce", False, "const"),) + _USE_INPUTS,
+           "aead_decrypt": (("nonce", False, "const"),) + _USE_INPUTS,
+           "mac_multipart": (("message", False, "const"), ("material", True, _MATERIAL),
+                             ("mid", False, ("int", "mid")), ("stage", False, ("int", "stage")))}
+# the constants passed to the core, in checker_core.h's order (CFG_SECRET_LEN ...)
+_CONSTANTS = (("derive", "secret"), ("derive", "info"), ("derive_from", "info"),
+              ("verify", "hash"), ("aead_encrypt", "nonce"), ("mac_multipart", "message"))
 _loaded = []
 
 
@@ -124,19 +147,22 @@ def _entry(op, status, variant):
             return None
     if make not in (MAKE_NONE, MAKE_PRESENT):
         check = CHECK_CREATED_ID
+    elif op == "mac_multipart":
+        check = CHECK_MULTIPART
     else:
         check = CHECK_SAME_KEY if wrong_handle else CHECK_NONE
-    return key_action, make, check
+    flag, key_type = model_use.USES[op][:2] if op in model_use.USES else (0, 0)
+    return key_action, make, check, USE_KINDS.get(op, 0), flag, key_type
 
 
 def _inputs(layout, constants):
-    """The operations whose inputs the core can read, and the bytes of derive's constants
-    (secret, info, derive_from's info: None when absent)."""
+    """The operations whose inputs the core can read, and the bytes of the constants of
+    ``_CONSTANTS`` (None when absent)."""
     readable, found = set(), {}
     for op, needs in _INPUTS.items():
         try:
-            sources = [history_binary._field_of(name, is_out, True, layout, op, constants)
-                       for name, is_out, _ in needs]
+            sources = [history_binary._field_of(name, is_out, want[0] != "int", layout, op,
+                                                constants) for name, is_out, want in needs]
         except HistoryError:
             continue
         if all(want == "const" and kind == "const" or (kind, source) == want
@@ -145,8 +171,9 @@ def _inputs(layout, constants):
             found.update({(op, name): bytes.fromhex(source)
                           for (name, _, want), (_, source) in zip(needs, sources)
                           if want == "const"})
-    return readable, [found.get(("derive", "secret")), found.get(("derive", "info")),
-                      found.get(("derive_from", "info"))]
+    if found.get(("aead_decrypt", "nonce")) != found.get(("aead_encrypt", "nonce")):
+        readable.discard("aead_decrypt")    # the core reads one nonce for both
+    return readable, [found.get(name) for name in _CONSTANTS]
 
 
 def _config(binary):

@@ -151,25 +151,43 @@ static int configure_fields(core_t *c, const int64_t *cfg)
         uint32_t size = c->sizes[f];
         int fits = f == F_MATERIAL ? size >= 1 && size <= 255
                  : f == F_SALT ? size == 0 || size == 16
-                 : f == F_STATUS ? size == 4 : size == 1 || size == 2 || size == 4 || size == 8;
+                 : f == F_INPUT ? size <= 255
+                 : f == F_STATUS ? size == 4
+                 : (size == 0 && f > F_SALT) || size == 1 || size == 2 || size == 4 || size == 8;
         if (!fits || (uint64_t)c->offsets[f] + size > (uint64_t)cfg[CFG_RECORD_SIZE])
             return 0;
     }
     return 1;
 }
 
-/* The (op, status, variant) table from cfg's entries; derive's constants from consts. */
+/* The lengths of cfg's constants (-1: absent, 0 bytes) and where each starts in consts. */
+static void constants(const int64_t *cfg, const uint8_t *consts, const uint8_t **at,
+                      size_t *len)
+{
+    for (int i = 0; i < CFG_FIELDS - CFG_SECRET_LEN; i++) {
+        len[i] = cfg[CFG_SECRET_LEN + i] > 0 ? (size_t)cfg[CFG_SECRET_LEN + i] : 0;
+        at[i] = consts;
+        consts += len[i];
+    }
+}
+
+/* The (op, status, variant) table from cfg's entries; the constants from consts. */
 static int configure(core_t *c, const int64_t *cfg, int ncfg, const uint8_t *consts)
 {
     if (ncfg < CFG_ENTRIES || cfg[CFG_VERSION] != CORE_VERSION || cfg[CFG_RECORD_SIZE] <= 0
         || (ncfg - CFG_ENTRIES) % ENTRY_INTS != 0 || !configure_fields(c, cfg))
         return undecided(c, "bad configuration", 0);
-    c->secretlen = cfg[CFG_SECRET_LEN] > 0 ? (size_t)cfg[CFG_SECRET_LEN] : 0;
-    c->infolen = cfg[CFG_INFO_LEN] > 0 ? (size_t)cfg[CFG_INFO_LEN] : 0;
-    c->secret = consts;
-    c->info = consts + c->secretlen;
-    c->src.info = c->info + c->infolen;
-    c->src.infolen = cfg[CFG_FROM_INFO_LEN] > 0 ? (size_t)cfg[CFG_FROM_INFO_LEN] : 0;
+    const uint8_t *at[CFG_FIELDS - CFG_SECRET_LEN];
+    size_t len[CFG_FIELDS - CFG_SECRET_LEN];
+    constants(cfg, consts, at, len);
+    c->secret = at[0];
+    c->secretlen = len[0];
+    c->info = at[1];
+    c->infolen = len[1];
+    c->src.info = at[2];
+    c->src.infolen = len[2];
+    if (!uses_begin(at[3], len[3], at[4], len[4], at[5], len[5]))
+        return undecided(c, "out of memory", 0);
     c->entries = calloc(CORE_MAX_OPS, sizeof *c->entries);
     c->threads = calloc(65536, sizeof *c->threads);
     c->active = calloc(65536, sizeof *c->active);
@@ -180,9 +198,12 @@ static int configure(core_t *c, const int64_t *cfg, int ncfg, const uint8_t *con
         const int64_t *e = &cfg[i];
         if (e[0] < 0 || e[0] >= CORE_MAX_OPS || -e[1] < 0 || -e[1] > 255 || e[2] < 0
             || e[2] >= VARIANTS || e[3] < 0 || e[3] >= CORE_ACTIONS || e[3] == CORE_CREATE
-            || e[4] < 0 || e[4] >= MAKES || e[5] < 0 || e[5] >= CHECKS)
+            || e[4] < 0 || e[4] >= MAKES || e[5] < 0 || e[5] >= CHECKS || e[6] < 0
+            || e[6] >= USES || e[7] < 0 || e[7] > UINT32_MAX || e[8] < 0 || e[8] > UINT32_MAX)
             return undecided(c, "bad entry in configuration", 0);
         c->entries[e[0]][e[2]][-e[1]] = (uint16_t)ENTRY(e[3], e[4], e[5]);
+        c->uses[e[0]] = (use_t){ .kind = (uint8_t)e[6], .flag = (uint32_t)e[7],
+                                 .type = (uint32_t)e[8] };
         if (e[2] >= VARIANT_VOLATILE_CREATE)
             c->by_lifetime[e[0]] = 1;
     }
@@ -221,6 +242,7 @@ int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *
         if (maps[i] != NULL)
             munmap(maps[i], lens[i]);
     feed_free(&c);
+    uses_end();
     crypto_end();
     search_free(c.search);
     free(c.entries);

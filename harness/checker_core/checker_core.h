@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORE_VERSION 3
+#define CORE_VERSION 4
 #define CORE_MAX_OPS 64         /* operation codes of the binary layout */
 #define CORE_MAX_FIELDS 24
 /* core_check's out[]: records, key ids seen, the number n of keys checked by an approximation
@@ -14,7 +14,8 @@
  * undecided). */
 enum { OUT_RECORDS, OUT_KEYS, OUT_WEAK, OUT_WEAK_IDS, CORE_MAX_WEAK = 4096,
        CORE_OUT = OUT_WEAK_IDS + CORE_MAX_WEAK };
-enum { WEAK_ANY_KEY = 1, WEAK_SEVERAL_SOURCES, WEAK_SEVERAL_INSTANCES };   /* materials.py's */
+enum { WEAK_ANY_KEY = 1, WEAK_SEVERAL_SOURCES, WEAK_SEVERAL_INSTANCES,   /* materials.py's */
+       WEAK_UNBOUND_USE };
 
 /* Layout of the configuration array cfg[]. */
 enum {
@@ -24,15 +25,19 @@ enum {
     CFG_SECRET_LEN,     /* derive's SECRET, then derive's and derive_from's INFO: lengths of */
     CFG_INFO_LEN,       /* the parts of the consts argument of core_check (-1: absent) */
     CFG_FROM_INFO_LEN,
+    CFG_HASH_LEN,       /* then verify's HASH, the AEAD NONCE, mac_multipart's MESSAGE */
+    CFG_NONCE_LEN,
+    CFG_MESSAGE_LEN,
     CFG_FIELDS,         /* (offset, size) of each field, in the order of enum field (.c) */
     CFG_ENTRIES = CFG_FIELDS + 2 * CORE_MAX_FIELDS   /* then entries of ENTRY_INTS ints */
 };
 
-/* An entry: (op code, status code, variant, key action, create action, check): what a record
- * of this (op, status) means for the model (model._key_ops and static_problem). No entry:
+/* An entry: (op code, status code, variant, key action, create action, check, use, usage flag,
+ * key type): what a record of this (op, status) means for the model (model._key_ops and
+ * static_problem; for a key use, which one and model_use.USES's flag and key type). No entry:
  * undecided. The variant says which records it is for: a create by its lifetime, any other
  * operation by the id it names. */
-#define ENTRY_INTS 6
+#define ENTRY_INTS 9
 enum { VARIANT_VOLATILE_ID, VARIANT_PERSISTENT_ID, VARIANT_ID_ZERO,
        VARIANT_VOLATILE_CREATE, VARIANT_PERSISTENT_CREATE, VARIANTS };
 
@@ -51,18 +56,31 @@ enum {
     CORE_COPY_BAD_ARG,   /* model._copy_bad_argument */
     CORE_DERIVE_SOURCE,  /* model_use._derive_source */
     CORE_DERIVE_DENIED,  /* model_use._derive_denied */
+    CORE_USE,            /* model_use._use: the output follows from the material */
+    CORE_USE_REJECTED,   /* model_use._use_rejected: the material rejects the input */
+    CORE_USE_DENIED,     /* model_use._use_denied */
+    CORE_PUBLIC_REFUSED, /* model_use._export_public_refused */
+    CORE_SIGNED,         /* model_use._signed (binds an unknown key pair: not read-only) */
+    CORE_EXPORT_PUBLIC,  /* model_use._export_public (binds likewise) */
     CORE_ACTIONS
 };
+
+/* Key uses (model_use.USES), and what their records carry: input (the record's input field),
+ * output (its material field). */
+enum { USE_NONE, USE_SIGN, USE_VERIFY, USE_CIPHER_ENCRYPT, USE_CIPHER_DECRYPT, USE_MAC,
+       USE_MAC_MULTIPART, USE_AEAD_ENCRYPT, USE_AEAD_DECRYPT, USES };
 
 /* Create actions: what the record does to the id it creates (or finds existing). */
 enum { MAKE_NONE, MAKE_IMPORT, MAKE_GENERATE, MAKE_DERIVE, MAKE_COPY, MAKE_DERIVE_FROM,
        MAKE_PRESENT, MAKES };
 
 /* Static checks of a record (model.static_problem's value checks). */
-enum { CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY, CHECKS };
+enum { CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY,
+       CHECK_MULTIPART,     /* the setup's ticket inside the call; a failure only at setup */
+       CHECKS };
 
 /* Check the complete binary history whose thread files are paths[0..npaths-1] and whose
- * end.json counts `records` records. consts: derive's secret and infos (cfg's lengths).
+ * end.json counts `records` records. consts: the constants of cfg's lengths, in that order.
  * Returns 1 (ok: linearizable, statically clean) or 0 (undecided: the reason in why).
  * out[0]: records read, out[1]: key ids with per-key ops. */
 int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *const *paths,

@@ -12,14 +12,15 @@
 #include "sources.h"
 
 enum field { F_CALL, F_RET, F_SEQ, F_THREAD, F_OP, F_STATUS, F_KEY, F_OUT_KEY, F_LIFETIME,
-             F_ID, F_TYPE, F_BITS, F_USAGE, F_ALG, F_MATERIAL, F_MATERIAL_LEN, F_SALT, F_COUNT };
+             F_ID, F_TYPE, F_BITS, F_USAGE, F_ALG, F_MATERIAL, F_MATERIAL_LEN, F_SALT, F_INPUT,
+             F_INPUT_LEN, F_MID, F_STAGE, F_COUNT };   /* salt and after: may be absent */
 
 /* A packed entry of the (op, variant, -status) table: valid, key action, create action, check. */
 #define ENTRY_VALID 0x8000u
-#define ENTRY(key, make, check) (ENTRY_VALID | (key) | (make) << 4 | (check) << 8)
-#define ENTRY_KEY(e) ((e) & 0xF)
-#define ENTRY_MAKE(e) ((e) >> 4 & 0xF)
-#define ENTRY_CHECK(e) ((e) >> 8 & 0xF)
+#define ENTRY(key, make, check) (ENTRY_VALID | (key) | (make) << 5 | (check) << 9)
+#define ENTRY_KEY(e) ((e) & 0x1F)
+#define ENTRY_MAKE(e) ((e) >> 5 & 0xF)
+#define ENTRY_CHECK(e) ((e) >> 9 & 0x7)
 
 typedef struct {
     uint32_t id;
@@ -53,6 +54,7 @@ typedef struct {
     uint32_t offsets[F_COUNT], sizes[F_COUNT];
     uint16_t (*entries)[VARIANTS][256];   /* [op][variant][-status] */
     uint8_t by_lifetime[CORE_MAX_OPS];    /* creates: the variant follows the lifetime */
+    use_t uses[CORE_MAX_OPS];             /* key uses: kind, flag and key type (no bytes) */
     const uint8_t *secret, *info;         /* derive's */
     size_t secretlen, infolen;
     key_t_ *keys;                         /* the live keys (feed.c forgets the others) */

@@ -175,6 +175,9 @@ static int close_segment(core_t *c, key_t_ *k)
     int n = (int)k->nops, count;
     k->nops = 0;
     state_t next, starts[MAX_STATES], ends[MAX_STATES];
+    if (unbound_use(k->states, k->extra, k->nstates, k->ops, n)
+        && !sources_weaken(&c->src, k->id, WEAK_UNBOUND_USE))
+        return undecided(c, "out of memory", k->ops[0].call);
     if (n == 1 && k->nstates == 1) {        /* the common case: one op, one state */
         count = segment_step(&k->states[0], &k->ops[0], &next);
         if (count)
@@ -425,7 +428,8 @@ static int push_export(core_t *c, const op_t *op, uint32_t key)
 {
     if (!room((void **)&c->reads, c->nreads, &c->readcap, sizeof *c->reads, 16))
         return 0;
-    c->reads[c->nreads++] = (read_t){ op->call, op->ret, op->arg.mat, key, op->arg.matlen };
+    c->reads[c->nreads++] = (read_t){ op->call, op->ret, op->arg.mat, key, op->arg.matlen,
+                                      op->action != CORE_EXPORT };
     if (op->ret < c->reads_due || c->nreads == 1)
         c->reads_due = op->ret;
     return 1;
@@ -454,15 +458,28 @@ static int reveal_until(core_t *c, uint64_t position)
     return 1;
 }
 
-/* The key action of a record (its key: a copy's source) as an op of that key. */
-static int add_key_op(core_t *c, const uint8_t *rec, int action, uint64_t call, uint64_t ret)
+/* The key action of a record (its key: a copy's source) as an op of that key; a key use's
+ * bytes; a multi-part MAC's op ends at its setup's ticket (model_use.key_ops). */
+static int add_key_op(core_t *c, const uint8_t *rec, int action, uint64_t call, uint64_t ret,
+                      uint64_t opcode)
 {
     op_t op;
     memset(&op, 0, sizeof op);
     op.call = call;
-    op.ret = ret;
+    op.ret = c->uses[opcode].kind == USE_MAC_MULTIPART ? field(c, rec, F_MID) : ret;
     op.action = action;
-    if (action == CORE_EXPORT) {
+    if (action >= CORE_USE) {
+        op.use = c->uses[opcode];
+        op.use.in = rec + c->offsets[F_INPUT];
+        op.use.inlen = (uint16_t)field(c, rec, F_INPUT_LEN);
+        op.use.out = rec + c->offsets[F_MATERIAL];
+        op.use.outlen = material_len(c, rec);
+        if (op.use.inlen > c->sizes[F_INPUT])
+            return undecided(c, "an input longer than its field", call);
+        op.arg.mat = op.use.out;  /* export_public, sign, verify: narrow the instance read */
+        if (action >= CORE_SIGNED && !push_export(c, &op, (uint32_t)field(c, rec, F_KEY)))
+            return undecided(c, "out of memory", call);
+    } else if (action == CORE_EXPORT) {
         op.arg.mat = rec + c->offsets[F_MATERIAL];
         op.arg.matlen = material_len(c, rec);
         if (!push_export(c, &op, (uint32_t)field(c, rec, F_KEY)))
@@ -476,6 +493,15 @@ static int add_key_op(core_t *c, const uint8_t *rec, int action, uint64_t call, 
                                                   || !key_list(c, k, LISTED_DIRTY))))
         return undecided(c, "out of memory", call);
     return add_op(c, k, &op);
+}
+
+/* model_use.static_problem of mac_multipart: the setup's ticket inside the call, and a failure
+ * only at the setup. */
+static int multipart_ok(const core_t *c, const uint8_t *rec, uint64_t call, uint64_t ret,
+                        int64_t status)
+{
+    uint64_t mid = field(c, rec, F_MID);
+    return call < mid && mid < ret && (status == 0 || field(c, rec, F_STAGE) <= 1);
 }
 
 static int variant_of(const core_t *c, const uint8_t *rec, uint64_t opcode)
@@ -506,7 +532,10 @@ int feed(core_t *c, const uint8_t *rec, uint64_t call, uint64_t ret)
         return undecided(c, "a create returned a wrong id", call);
     if (ENTRY_CHECK(entry) == CHECK_SAME_KEY && field(c, rec, F_OUT_KEY) != field(c, rec, F_KEY))
         return undecided(c, "a handle differs from the key id", call);
-    if (ENTRY_KEY(entry) != CORE_NOOP && !add_key_op(c, rec, (int)ENTRY_KEY(entry), call, ret))
+    if (ENTRY_CHECK(entry) == CHECK_MULTIPART && !multipart_ok(c, rec, call, ret, status))
+        return undecided(c, "a multi-part MAC's ticket or stage is impossible", call);
+    if (ENTRY_KEY(entry) != CORE_NOOP
+        && !add_key_op(c, rec, (int)ENTRY_KEY(entry), call, ret, opcode))
         return 0;
     int make = (int)ENTRY_MAKE(entry);
     if (make == MAKE_PRESENT) {   /* a persistent create found its requested id present */

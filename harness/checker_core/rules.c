@@ -132,7 +132,7 @@ static int same_material(const desc_t *d, const desc_t *want)
 }
 
 /* model._export: keep the descriptions with EXPORT usage whose material is unknown (bound
- * now) or equal to the bytes. */
+ * now) or equal to the bytes (a pair known by its public key: the scalar's). */
 static int export_step(const state_t *s, const op_t *op, state_t *next)
 {
     next->present = 1;
@@ -144,7 +144,8 @@ static int export_step(const state_t *s, const op_t *op, state_t *next)
         if (d.matlen == MATERIAL_UNKNOWN) {
             d.mat = op->arg.mat;
             d.matlen = op->arg.matlen;
-        } else if (!same_material(&d, &op->arg)) {
+        } else if (d.unknown & PUBLIC_ONLY ? !public_matches(&d, op->arg.mat, op->arg.matlen)
+                                           : !same_material(&d, &op->arg)) {
             continue;
         }
         state_add(next, &d);    /* never more than s holds */
@@ -169,7 +170,7 @@ static int some_desc(const state_t *s, const op_t *op)
             ok = may_lack(d, USAGE_DERIVE) || (d->unknown & UNKNOWN_ALG)
                  || d->alg != ALG_HKDF_SHA256;
             break;
-        default: ok = 0;
+        default: ok = use_fits(d, op);
         }
         if (ok)
             return 1;
@@ -179,7 +180,8 @@ static int some_desc(const state_t *s, const op_t *op)
 
 int keeps_state(int action)
 {
-    return action == CORE_PRESENT || action == CORE_ABSENT || action >= CORE_EXPORT_DENIED;
+    return action == CORE_PRESENT || action == CORE_ABSENT
+        || (action >= CORE_EXPORT_DENIED && action < CORE_SIGNED);
 }
 
 int segment_step(const state_t *s, const op_t *op, state_t *next)
@@ -199,6 +201,9 @@ int segment_step(const state_t *s, const op_t *op, state_t *next)
     case CORE_PRESENT:
         *next = *s;
         return s->present;
+    case CORE_SIGNED:
+    case CORE_EXPORT_PUBLIC:
+        return bind_step(s, op, next);
     default:
         *next = *s;
         return s->present && some_desc(s, op);

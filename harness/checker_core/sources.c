@@ -110,7 +110,7 @@ long sources_weakened(sources_ctx_t *s, int64_t *out, size_t max)
             continue;
         if (n == max)
             return -1;
-        out[n++] = (int64_t)((s->weak[i] & 3) << 32 | s->weak[i] >> 32);
+        out[n++] = (int64_t)((s->weak[i] & 7) << 32 | s->weak[i] >> 32);
     }
     return (long)n;
 }
@@ -126,13 +126,12 @@ static int grow(void **items, uint32_t *cap, size_t size)
     return 1;
 }
 
-/* The key's check is weaker than exact for this reason (materials.py's weaken); 0 if memory is
- * short. */
-static int weaken(sources_ctx_t *s, uint32_t id, unsigned reason)
+/* materials.py's weaken: reasons are kept in 3 bits, in order of arrival above them. */
+int sources_weaken(sources_ctx_t *s, uint32_t id, unsigned reason)
 {
     if (s->nweak == s->capweak && !grow((void **)&s->weak, &s->capweak, sizeof *s->weak))
         return 0;
-    s->weak[s->nweak] = (uint64_t)id << 32 | (uint64_t)(s->nweak & 0x3FFFFFFF) << 2 | reason;
+    s->weak[s->nweak] = (uint64_t)id << 32 | (uint64_t)(s->nweak & 0x1FFFFFFF) << 3 | reason;
     s->nweak++;
     return 1;
 }
@@ -265,7 +264,7 @@ static int link(sources_ctx_t *s, inst_t *inst)
 
 static int share(sources_ctx_t *s, inst_t *a, inst_t *b)
 {
-    if (!link(s, a) || !link(s, b))
+    if (a->narrowed || b->narrowed || !link(s, a) || !link(s, b))
         return 0;
     a = root_of(s, a);
     b = root_of(s, b);
@@ -273,6 +272,7 @@ static int share(sources_ctx_t *s, inst_t *a, inst_t *b)
         return 1;
     b->parent = a;
     a->refs++;
+    a->shared = 1;
     inst_t **tail = &a->derived;          /* a inherits b's derivations */
     while (*tail != NULL)
         tail = &(*tail)->sibling;
@@ -288,9 +288,10 @@ static int derive_link(sources_ctx_t *s, inst_t *secret, inst_t *derived)
 {
     if (!raw_bytes_type(derived->plain.type) || derived->bits % 8 || derived->bits == 0)
         return 1;
-    if (!link(s, secret) || !link(s, derived))
+    if (secret->narrowed || !link(s, secret) || !link(s, derived))
         return 0;
     inst_t *root = root_of(s, secret);
+    root->shared = root_of(s, derived)->shared = 1;
     derived->sibling = root->derived;
     root->derived = derived;
     derived->refs++;
@@ -423,9 +424,13 @@ int reveal(sources_ctx_t *s, const read_t *export)
         only = candidate;
     }
     if (several)                  /* nothing learnt */
-        return !unknown || weaken(s, export->key, WEAK_SEVERAL_INSTANCES);
+        return !unknown || sources_weaken(s, export->key, WEAK_SEVERAL_INSTANCES);
     if (only == NULL || settled(only, export->ret))
         return 1;                 /* as materials._read */
+    if (export->pub) {            /* materials.reveal_public: matters once shared */
+        only->narrowed = 1;
+        return !only->linked || !root_of(s, only)->shared;
+    }
     return link(s, only) && learn(s, root_of(s, only), export->mat, export->len);
 }
 
@@ -465,8 +470,9 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
     inst->descs = out;
     inst->resolved = 1;
     inst_firm(inst);
-    if ((any && !weaken(s, inst->plain.key, WEAK_ANY_KEY))
-        || (candidates > 1 && unknown && !weaken(s, inst->plain.key, WEAK_SEVERAL_SOURCES)))
+    if ((any && !sources_weaken(s, inst->plain.key, WEAK_ANY_KEY))
+        || (candidates > 1 && unknown
+            && !sources_weaken(s, inst->plain.key, WEAK_SEVERAL_SOURCES)))
         return 0;
     /* one material for the two, or HKDF of it (known bytes linked to nothing: the target's
      * descriptions already hold them, as materials.alias) */

@@ -18,6 +18,8 @@ typedef struct inst {     /* one successful create: an instance of its key id */
     uint8_t resolved, busy, linked;   /* linked: a node of the material union-find */
     uint8_t firm;         /* resolved, and every description's material is known */
     uint8_t single;       /* resolved, and every description has one same known material */
+    uint8_t narrowed;     /* its public key was narrowed (materials.py): never shared here */
+    uint8_t shared;       /* root: its material is another instance's, or derived from */
     uint16_t vallen;      /* root of the union-find: the material's length, once known */
     const uint8_t *val;   /* its bytes (in a record or a chunk: valid until the end) */
     struct inst *parent;  /* union-find: an instance sharing its material (NULL: a root) */
@@ -36,6 +38,7 @@ typedef struct {          /* a successful export, until the stream passes its re
     const uint8_t *mat;   /* the exported bytes (in its record) */
     uint32_t key;
     uint16_t len;
+    uint8_t pub;          /* export_public, sign, verify: it narrows the pair's public key */
 } read_t;
 
 typedef struct {          /* per id: what a future copy of that id may still read */
@@ -71,6 +74,8 @@ void sources_ctx_free(sources_ctx_t *s);   /* every instance and material */
 /* The keys checked by an approximation, once each (its first reason) into out[] as
  * reason << 32 | id; their number, or -1 if more than max. */
 long sources_weakened(sources_ctx_t *s, int64_t *out, size_t max);
+/* The key's check is weaker than exact for this reason (WEAK_*); 0 if memory is short. */
+int sources_weaken(sources_ctx_t *s, uint32_t id, unsigned reason);
 
 int sources_add_create(sources_t *l, inst_t *inst);
 int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret);
@@ -85,7 +90,9 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst);
  * same). */
 void inst_firm(inst_t *inst);
 /* What an export teaches about the material of the instance it read, once the stream passed
- * its ret (every candidate has then been read); 0 if one material is seen as two values. */
+ * its ret (every candidate has then been read); 0 if one material is seen as two values, or
+ * if an export_public, sign or verify read an instance linked to another (the core does not
+ * carry public keys across keys: undecided). */
 int reveal(sources_ctx_t *s, const read_t *export);
 
 #endif /* PSA_STRESS_CHECKER_SOURCES_H */

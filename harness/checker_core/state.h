@@ -5,6 +5,7 @@
 #ifndef PSA_STRESS_CHECKER_STATE_H
 #define PSA_STRESS_CHECKER_STATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define MAX_DESCS 4           /* descriptions of one state (more: undecided) */
@@ -14,6 +15,7 @@
 #define UNKNOWN_TYPE 1        /* desc_t.unknown flags: the field is model.py's None */
 #define UNKNOWN_ALG 2
 #define UNKNOWN_USAGES 4
+#define PUBLIC_ONLY 8         /* a P-256 pair known by its public key (mat): model_use's "pub:" */
 
 #define USAGE_EXPORT 0x1u
 #define USAGE_COPY 0x2u
@@ -36,10 +38,18 @@ typedef struct {
     desc_t descs[MAX_DESCS];
 } state_t;
 
+typedef struct {          /* a key use's record (use.c) */
+    uint8_t kind;         /* USE_* of checker_core.h */
+    uint32_t flag, type;  /* model_use.USES: the usage flag and key type it needs */
+    const uint8_t *in, *out;   /* the record's input and output (material) bytes */
+    uint16_t inlen, outlen;
+} use_t;
+
 typedef struct {          /* one per-key op of a segment */
     uint64_t call, ret;
     int action;           /* CORE_* of checker_core.h */
-    uint32_t want;        /* COPY_SOURCE: the requested algorithm */
+    uint32_t want;        /* COPY_SOURCE, key uses: the requested algorithm */
+    use_t use;            /* key uses and export_public */
     desc_t arg;           /* EXPORT: the bytes (mat, matlen); ATTRIBUTES: the attributes
                              returned (usages[0]) */
     const state_t *created;   /* CREATE: the descriptions it may give the key */
@@ -62,5 +72,20 @@ int allows_hkdf(const desc_t *d);      /* model_use._allows(d, DERIVE, HKDF_SHA2
 int segment_step(const state_t *s, const op_t *op, state_t *next);
 /* Rules that leave the state as it is wherever they are legal. */
 int keeps_state(int action);
+
+/* use.c: the key-use rules of model_use.py. The constants some uses read (verify's hash, the
+ * AEAD nonce, mac_multipart's message) for this thread's check; 0 if memory is short. */
+int uses_begin(const uint8_t *hash, size_t hashlen, const uint8_t *nonce, size_t noncelen,
+               const uint8_t *message, size_t messagelen);
+void uses_end(void);
+/* Does d satisfy the read-only use rule op->action (CORE_USE .. CORE_PUBLIC_REFUSED)? */
+int use_fits(const desc_t *d, const op_t *op);
+/* CORE_SIGNED, CORE_EXPORT_PUBLIC: the one next state (binding an unknown pair); 0: illegal. */
+int bind_step(const state_t *s, const op_t *op, state_t *next);
+/* partition._unbound: does a segment with a cipher, MAC, AEAD or failed-verify op start from
+ * (starts[0], extra[0..n-2]) or create a description whose material is unknown? */
+int unbound_use(const state_t *first, const state_t *extra, int nstates, const op_t *ops, int n);
+/* model_use.material_matches for a PUBLIC_ONLY description: is the exported scalar its? */
+int public_matches(const desc_t *d, const uint8_t *exported, uint16_t len);
 
 #endif /* PSA_STRESS_CHECKER_STATE_H */
