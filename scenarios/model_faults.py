@@ -10,7 +10,7 @@ Public API::
                                                # stopped early (an injected lock failure), or None
     kinds(header) -> frozenset               # {"storage", "mutex", "alloc"} injected at a rate > 0
 
-The rules (Mbed TLS 3.6.6; psa-key-store-concurrency.md §1.4-1.5 and the storage code):
+The rules (Mbed TLS 3.6.6; docs/properties.md §1.4-1.5 and the storage code):
 
 - **Storage errors** (INSUFFICIENT_STORAGE, STORAGE_FAILURE, DATA_INVALID, DATA_CORRUPT) are
   legitimate only when the run injected storage faults (``--faults storage=R``): the driver's

@@ -13,7 +13,7 @@ model.py's states and helpers. A key use reads its key at the lookup's lineariza
 - NOT_PERMITTED needs a PRESENT key whose policy may refuse the use; INVALID_ARGUMENT and
   NOT_SUPPORTED a PRESENT key; INVALID_HANDLE an ABSENT one; resource errors constrain nothing.
 
-Cache operations (psa-key-store-concurrency.md §1.5): purge and the close of a persistent key
+Cache operations (docs/properties.md §1.5): purge and the close of a persistent key
 only drop a cached copy (no abstract effect, but SUCCESS needs the key PRESENT); purge returns
 DOES_NOT_EXIST when the key is not cached (for a volatile id: ABSENT; for a persistent id:
 nothing is known). Closing a volatile key destroys it; open is a lookup.

@@ -1,5 +1,5 @@
-"""Every build variant is live and configured as its name says, and the scenarios of issue 3's
-key-store modes run clean on stock 3.6.6.
+"""Every build variant is live and configured as its name says, and the static- and
+dynamic-store scenarios run clean on stock 3.6.6.
 
 - The canary (psa-stress-test only) must be reported in every variant: a data race under TSan,
   and in an ASan build, which cannot see races, a read after free.
