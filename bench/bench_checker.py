@@ -31,12 +31,13 @@ VOLATILE_MIN = 0x40000000
 AES, CTR = 0x2400, 0x04C01000
 EXPORT, COPY, SIGN_MESSAGE, SIGN_HASH = 0x1, 0x2, 0x400, 0x1000
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+from scenarios import catalog  # noqa: E402  (after the path insert)
+
 DRIVER_MIX = "import=3,generate=1,copy=2,destroy=3,export=4,get_attributes=3"  # volatile-churn
 REGISTER_MIX = "import=3,generate=1,destroy=3,export=4,get_attributes=3"
-DERIVE_COPY_MIX = "derive=3,copy=3,import=2,generate=1,destroy=3,export=4,get_attributes=2"
-# the catalogue's workloads (scenarios/catalog.py): (name, driver --mix, other driver flags)
-SCENARIOS = (("volatile-churn", DRIVER_MIX, ()),
-             ("derive-copy", DERIVE_COPY_MIX, ("--persistent-percent", "25")))
+DEFAULT_SCENARIOS = "volatile-churn,derive-copy"   # --scenarios: any of the catalogue's
 PYTHON_UP_TO = 100_000   # also measure the Python path (no C fast path) up to this length
 MIX = (("import", 3), ("generate", 2), ("derive", 1), ("copy", 1), ("destroy", 4),
        ("export", 6), ("get_attributes", 3))
@@ -252,14 +253,19 @@ def main():
     parser.add_argument("--jsonl", action="store_true",
                         help="also measure the driver's JSON Lines form (slower to read)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
+                        help="with --driver: the catalogue's scenarios whose workloads make the "
+                        f"real histories (default {DEFAULT_SCENARIOS})")
     options = parser.parse_args()
     sizes = [int(size) for size in options.sizes.split(",")]
     directory = tempfile.mkdtemp(prefix="bench-checker-")
     try:
         if options.driver:
             for calls in sizes:
-                for name, mix, extra in SCENARIOS:
-                    path = _driver_history(options.driver, directory, calls, 8, True, mix, extra)
+                for name in options.scenarios.split(","):
+                    scenario = catalog.get(name)
+                    path = _driver_history(options.driver, directory, calls, scenario.threads,
+                                           True, scenario.mix, scenario.driver_args())
                     _report(f"driver {name}, binary, C fast path", path)
                     if calls <= PYTHON_UP_TO:
                         _report(f"driver {name}, binary, Python only", path, fast=False)
