@@ -16,6 +16,8 @@ from scenarios import catalog
 from scenarios.job import Job
 from tests.stress_env import REPO, RUN_PY, stock_build
 
+pytestmark = pytest.mark.slow
+
 
 def _summary(reports):
     found = glob.glob(os.path.join(reports, "*", "summary.json"))

@@ -15,13 +15,13 @@ from scenarios.build import Variant, configure, first_error, scenario_operations
 from scenarios.source import check_tree
 from tests.stress_env import REPO, mutated_copy, quiet, run_py, stock_build
 
-MAKE_OUTPUT = """\
+MAKE_OUTPUT = f"""\
 [ 31%] Building C object CMakeFiles/stress_mbedcrypto.dir/work/t/library/error.c.o
 [ 32%] Building C object CMakeFiles/stress_mbedcrypto.dir/harness/core/slot_walk.c.o
-/work/main/harness/inspect.c:123:24: error: no member named 'var' in 'psa_key_slot_t'
-    if (slot->var.occupied.registered_readers != 0) {
+{REPO}/harness/inspect.c:123:24: error: no member named 'var' in 'psa_key_slot_t'
+    if (slot->var.occupied.registered_readers != 0) {{
         ~~~~  ^
-/work/main/harness/inspect.c:160:30: error: no member named 'var' in 'psa_key_slot_t'
+{REPO}/harness/inspect.c:160:30: error: no member named 'var' in 'psa_key_slot_t'
 2 errors generated.
 make[2]: *** [CMakeFiles/psa-stress.dir/build.make:90: CMakeFiles/psa-stress.dir/harness/inspect.c.o] Error 1
 make[1]: *** [CMakeFiles/Makefile2:120: CMakeFiles/psa-stress.dir/all] Error 2
