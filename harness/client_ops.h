@@ -10,7 +10,7 @@
 #include "handoffs.h"
 #include "spec.h"
 
-/* The only way a PSA call is made: between the two tickets (linearizability.md §5.3), inside the
+/* The only way a PSA call is made: between the two tickets (docs/history-format.md), inside the
  * spec-mode id locks (spec.h) when they are on, with the record as it stands before the call
  * published into the history (a crash leaves the call in flight there, pending), and named as
  * the call in flight for the key-slot mutex hand-offs (handoffs.h). */

@@ -1,4 +1,4 @@
-/* psa-stress: the inside invariants (issue 3 item 7): the key store's own state, read at a
+/* psa-stress: the inside invariants (I1-I6, docs/properties.md §4): the key store's own state, read at a
  * quiescent point (after the workers joined, or while they wait at a quiescent barrier).
  *
  * Checked, all under mbedtls_threading_key_slot_mutex:
