@@ -210,9 +210,12 @@ def _header(directory):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["storage-faults", "alloc-faults", "mutex-faults"])
 def test_fault_scenario_runs_clean_on_stock(tmp_path, name):
+    """Under a serialised engine with a fixed seed and call count (the scenario's own engine
+    when it pins one), so the run, its faults and its verdict do not depend on OS scheduling."""
     scenario = catalog.get(name)
-    result = run_scenario(stock_build(scenario.variant), scenario, seed=2, seconds=3,
-                          directory=str(tmp_path))
+    engine = () if "--sched" in scenario.flags else ("--sched", "random")
+    result = run_scenario(stock_build(scenario.variant), scenario, seed=2, seconds=30,
+                          directory=str(tmp_path), extra=engine, ops=20000)
     unexpected = [f for f in result.failures if not f.known_issue]
     assert not unexpected, unexpected
     assert result.check["verdict"] == "ok"
