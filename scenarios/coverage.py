@@ -36,7 +36,6 @@ Public API::
 """
 import functools
 import json
-import operator
 import os
 
 from scenarios import catalog, history_binary, history_format
@@ -176,14 +175,10 @@ def _binary_keys(path, result):
     fields; counts the calls and the pending ones into ``result``."""
     header = history_binary.open_binary(path).header      # validates header.json
     binary = header["binary"]
-    layout = history_binary._Layout(binary)
-    layout.select(_SCANNED)
-    pick = operator.itemgetter(*[layout.index[n] for n in ("call", "ret", *_SCANNED)])
     kinds = {}
     per_key, calls, pending = {}, 0, 0
     get = per_key.get
-    for name in history_binary.thread_files(path):
-        stream = map(pick, history_binary._thread_stream(name, layout))
+    for stream in history_binary.columns(path, binary, _SCANNED):
         for call, ret, op, status, key, out_key, lifetime, requested in stream:
             calls += 1
             if not ret:

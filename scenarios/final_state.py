@@ -37,7 +37,6 @@ Public API::
 """
 import functools
 import json
-import operator
 import os
 
 from scenarios import history as history_module
@@ -225,14 +224,8 @@ def _scan_binary(path, header):
 def _records(path, binary):
     """(call, ret, *SCANNED) of every record of the binary history ``path``; a pending record
     has ret 0."""
-    layout = history_binary._Layout(binary)
-    layout.select(SCANNED)
-    order = [layout.index[name] for name in ("call", "ret", *SCANNED)]
-    pick = operator.itemgetter(*order)
-    for name in sorted(os.listdir(path)):
-        if name.startswith("thread-"):
-            for record in history_binary._thread_stream(os.path.join(path, name), layout):
-                yield pick(record)
+    for stream in history_binary.columns(path, binary, SCANNED):
+        yield from stream
 
 
 def _events_of_call(call):
