@@ -88,6 +88,9 @@ def make_parser():
                               "and write a detection matrix")
     mut.add_argument("--only", help="comma-separated mutant ids (default: the whole catalogue)")
     mut.add_argument("--runs", type=positive_int, default=3, help="runs per mutant (default 3)")
+    mut.add_argument("--full-runs", type=positive_int, help="only the first K runs of each "
+                     "mutant go to their end (exit timed); later ones stop at their first NEW "
+                     "FAILURE (default: every run goes to its end; stock runs K times)")
     mut.add_argument("--budget", type=positive_int, default=60,
                      help="the default job's --budget for each run: a mutant it does not "
                      "report within it counts as missed (default 60)")

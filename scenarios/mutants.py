@@ -4,6 +4,10 @@ default job on it exactly as a user does, and write a detection matrix.
 The main column is the unhinted default job: ``python3 run.py --mbedtls-dir <mutated tree>
 --budget B`` (scenarios/portfolio.py decides what runs; nothing knows the bug), timed from the
 end of its build to its first NEW FAILURE line, with whether it exited 1 within B + 10 s.
+``--full-runs K`` lets only the first K runs of each mutant go to their end (exit code and
+exit time measured); the later ones are interrupted (SIGINT, as a user's Ctrl-C) at their first
+NEW FAILURE line, which measures detection and its time at a fraction of the cost. The stock
+tree, where nothing should be reported, runs K times in full.
 ``--hinted`` adds the old second column: the mutant's own hinted scenarios and engines first,
 then every scenario, in runs of ``RUN_SECONDS`` (what a user who already knows the bug would
 run).
@@ -15,6 +19,7 @@ applied, the file the previous one edited is restored, so each mutant costs an i
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,6 +50,7 @@ class Detection:
     oracles: dict = field(default_factory=dict)       # failure kind -> number of runs
     scenarios: dict = field(default_factory=dict)     # scenario that caught it -> runs
     late: list = field(default_factory=list)          # seconds of detections past the budget
+    full_runs: int = None                             # runs that went to their end (exit timed)
     upstream: dict = None                             # upstream's suites (upstream.measure)
     hinted: dict = None                               # the hinted portfolio's row, when run
 
@@ -55,6 +61,7 @@ class Detection:
                 "median_seconds": round(statistics.median(times), 1) if times else None,
                 "max_seconds": round(times[-1], 1) if times else None,
                 "seconds": [round(t, 1) for t in times], "late_seconds": self.late,
+                "full_runs": self.runs if self.full_runs is None else self.full_runs,
                 "oracles": self.oracles, "scenarios": self.scenarios, "upstream": self.upstream,
                 "hinted": self.hinted}
 
@@ -146,34 +153,45 @@ def measure(mutant, stock, runs, budget, directory, log=print, upstream_runs=0):
     return result
 
 
-def measure_default_job(mutant, stock, runs, budget, directory, log=print):
+def measure_default_job(mutant, stock, runs, budget, directory, log=print, full_runs=None):
     """The unhinted default job, ``runs`` times (seeds 1000, 2000, ...), against one mutant
     (None: stock): detected = a NEW FAILURE line and exit 1; its time counts from the build's
-    end; a detection whose command ended later than budget + EXIT_SLACK_SECONDS is late."""
+    end; a detection whose command ended later than budget + EXIT_SLACK_SECONDS is late. Runs
+    past the first ``full_runs`` (None: all) stop at their first NEW FAILURE line: detected =
+    that line within the budget; their exit is not timed."""
     apply(mutant, stock)
     name = mutant.id if mutant else "stock"
+    full = runs if full_runs is None else min(runs, full_runs)
+    runs = full if mutant is None else runs
     result = Detection(name, mutant.title if mutant else "unmodified tree",
-                       mutant.oracles if mutant else (), runs)
+                       mutant.oracles if mutant else (), runs, full_runs=full)
     for run in range(runs):
-        outcome = _default_job(budget, 1000 * (run + 1), os.path.join(directory, name))
-        if outcome["first_failure"] is None or outcome["exit"] != 1:
-            log(f"{name}: run {run + 1}/{runs}: missed (exit {outcome['exit']}, "
-                f"{outcome['wall']:.0f} s after the build)")
-            continue
-        if outcome["wall"] > budget + EXIT_SLACK_SECONDS:
-            result.late.append(round(outcome["wall"], 1))
-        result.detected.append(outcome["first_failure"])
-        for kind, where in outcome["found"]:
-            result.oracles[kind] = result.oracles.get(kind, 0) + 1
-            result.scenarios[where] = result.scenarios.get(where, 0) + 1
-        log(f"{name}: run {run + 1}/{runs}: detected in {outcome['first_failure']:.1f} s "
-            f"(exit 1 {outcome['wall']:.0f} s after the build)")
+        stop = run >= full
+        outcome = _default_job(budget, 1000 * (run + 1), os.path.join(directory, name),
+                               stop_at_first=stop)
+        log(f"{name}: run {run + 1}/{runs}: " + _record(result, outcome, budget, stop))
     return result
 
 
-def _default_job(budget, seed, directory):
+def _record(result, outcome, budget, stopped):
+    """Count one default-job outcome in ``result``; the log line's verdict."""
+    first = outcome["first_failure"]
+    if first is None or (not stopped and outcome["exit"] != 1) or (stopped and first > budget):
+        return f"missed (exit {outcome['exit']}, {outcome['wall']:.0f} s after the build)"
+    if not stopped and outcome["wall"] > budget + EXIT_SLACK_SECONDS:
+        result.late.append(round(outcome["wall"], 1))
+    result.detected.append(first)
+    for kind, where in outcome["found"]:
+        result.oracles[kind] = result.oracles.get(kind, 0) + 1
+        result.scenarios[where] = result.scenarios.get(where, 0) + 1
+    ending = "stopped there" if stopped else f"exit 1 {outcome['wall']:.0f} s after the build"
+    return f"detected in {first:.1f} s ({ending})"
+
+
+def _default_job(budget, seed, directory, stop_at_first=False):
     """One ``run.py --mbedtls-dir WORKSPACE`` as a user runs it: its stderr read as it comes,
-    timed from the build line."""
+    timed from the build line; with ``stop_at_first`` interrupted (SIGINT) at its first NEW
+    FAILURE line (the interrupted report still names the failure)."""
     os.makedirs(directory, exist_ok=True)
     command = [sys.executable, os.path.join(REPO, "run.py"), "--mbedtls-dir", WORKSPACE,
                "--budget", str(budget), "--seed", str(seed), "--reports-dir", directory]
@@ -185,6 +203,8 @@ def _default_job(budget, seed, directory):
                 built = time.monotonic()
             elif first is None and line.startswith("NEW FAILURE") and built is not None:
                 first = time.monotonic() - built
+                if stop_at_first:
+                    process.send_signal(signal.SIGINT)
     ended = time.monotonic()
     return {"exit": process.returncode, "first_failure": first,
             "wall": ended - (built or ended), "found": _new_failures(directory)}
@@ -246,7 +266,8 @@ def cmd_mutants(args):
     directory = new_report_dir(label="mutants")
     rows = []
     for mutant in [None, *chosen]:
-        row = measure_default_job(mutant, stock, runs, args.budget, directory)
+        row = measure_default_job(mutant, stock, runs, args.budget, directory,
+                                  full_runs=args.full_runs)
         if args.hinted or upstream_runs:
             hinted = measure(mutant, stock, runs if args.hinted else 0, args.budget, directory,
                              upstream_runs=upstream_runs)

@@ -9,8 +9,8 @@ from scenarios import mutants
 def _fake(monkeypatch, outcomes):
     seen = []
 
-    def default_job(budget, seed, directory):
-        seen.append(seed)
+    def default_job(budget, seed, directory, stop_at_first=False):
+        seen.append((seed, stop_at_first) if stop_at_first else seed)
         return outcomes[len(seen) - 1]
     monkeypatch.setattr(mutants, "_default_job", default_job)
     monkeypatch.setattr(mutants, "apply", lambda mutant, stock: None)
@@ -34,3 +34,24 @@ def test_a_report_without_exit_1_is_not_a_detection(monkeypatch):
     _fake(monkeypatch, [{"exit": 2, "first_failure": 3.0, "wall": 5, "found": []}])
     row = mutants.measure_default_job(None, None, 1, 60, "/nonexistent", log=lambda _m: None)
     assert row.mutant == "stock" and not row.detected
+
+
+def test_runs_past_full_runs_stop_at_their_first_report(monkeypatch):
+    seeds = _fake(monkeypatch, [
+        {"exit": 1, "first_failure": 10.0, "wall": 58, "found": [("tsan", "a")]},
+        {"exit": 130, "first_failure": 4.0, "wall": 5, "found": [("tsan", "a")]},
+        {"exit": 130, "first_failure": 70.0, "wall": 71, "found": [("tsan", "a")]}])
+    (mutant,) = mutants.select("unlocked-reserve")
+    row = mutants.measure_default_job(mutant, None, 3, 60, "/nonexistent", log=lambda _m: None,
+                                      full_runs=1)
+    data = row.to_json()
+    assert seeds == [1000, (2000, True), (3000, True)]
+    assert data["detected"] == 2 and data["seconds"] == [4.0, 10.0]   # 70 s: past the budget
+    assert data["full_runs"] == 1 and data["late_seconds"] == []
+
+
+def test_stock_runs_only_its_full_runs(monkeypatch):
+    seeds = _fake(monkeypatch, [{"exit": 0, "first_failure": None, "wall": 60, "found": []}] * 2)
+    row = mutants.measure_default_job(None, None, 10, 60, "/nonexistent", log=lambda _m: None,
+                                      full_runs=2)
+    assert seeds == [1000, 2000] and row.runs == 2 and not row.detected

@@ -9,8 +9,8 @@ from html import escape
 from scenarios.report.page import STYLE
 
 UPSTREAM_SUITES = ("test_suite_psa_crypto.concurrent", "test_suite_psa_crypto_init")
-HEADER = ("mutant", "default job detected", "median s", "max s", "late exits", "oracles",
-          "caught by", "hinted portfolio", "upstream suites", "upstream: what fired",
+HEADER = ("mutant", "default job detected", "median s", "max s", "late exits (of full runs)",
+          "oracles",          "caught by", "hinted portfolio", "upstream suites", "upstream: what fired",
           "only psa-stress")
 
 
@@ -42,8 +42,10 @@ def cells(row):
     hinted = row.get("hinted")
     hinted_cell = f"{hinted['detected']}/{hinted['runs']}, median " \
         f"{_number(hinted['median_seconds'])} s" if hinted else "not run"
+    full = row.get("full_runs", row["runs"])
+    late = f"{len(row['late_seconds'])}/{full}" if row["runs"] else "-"
     return (row["mutant"], stress, _number(row["median_seconds"]), _number(row["max_seconds"]),
-            str(len(row["late_seconds"])), oracles, ", ".join(sorted(row["scenarios"])) or "-",
+            late, oracles, ", ".join(sorted(row["scenarios"])) or "-",
             hinted_cell, *up_cells)
 
 
@@ -74,7 +76,8 @@ def matrix_html(data):
             "<p>Each psa-stress run is the default job, <code>run.py --mbedtls-dir TREE --budget "
             f"{escape(str(data['budget_seconds_per_run']))}</code>, unhinted; times count from "
             "the end of its build to its first NEW FAILURE line; a late exit is a run that "
-            "ended more than 10 s after its budget. "
+            "ended more than 10 s after its budget (counted over the runs that went to their "
+            "end; with --full-runs K the later runs stop at their first NEW FAILURE line). "
             f"{escape(note)} Highlighted rows: missed by upstream's suites, caught by "
             f"psa-stress.</p><table><tr>{head}</tr>{body}</table></body></html>\n")
 
