@@ -2,10 +2,12 @@
 
     python3 bench/bench_checker.py [--driver build/plain/psa-stress] [--jsonl]
                                    [--sizes 10000,100000,1000000] [--seed 1]
+                                   [--scenarios all] [--python-up-to 100000]
 
-Histories: the driver's real ones of the volatile-churn and derive-copy scenarios (8 threads,
-shared ids; binary form, checked by the C fast path, and up to 100 k calls also by Python alone;
-JSON Lines with --jsonl), synthetic ones of the same lengths (to show cost is linear in length),
+Histories: the driver's real ones of the volatile-churn and derive-copy scenarios, or of
+``--scenarios`` (``all``: every scenario of ``run.py list``; binary form, checked by the C fast
+path, and up to ``--python-up-to`` calls also by Python alone; JSON Lines with --jsonl; a line
+says "python" when the C core left the history to Python, and why), synthetic ones of the same lengths (to show cost is linear in length),
 and a hot key (16 threads, one volatile id, 20 k calls). Each is checked in a fresh interpreter,
 so peak memory (ru_maxrss) is that one check's. Targets: 1 M calls <= 5 s reading included,
 hot key 20 k <= 2 s, peak <= 500 MB, >= 300 k calls/s on a 1 M-call history of any scenario
@@ -212,26 +214,30 @@ def write_history(path, records, threads, complete=True, seed=0):
 
 
 def _measure(path, fast=True):
-    """Check ``path`` in a fresh interpreter: (verdict, calls, seconds, cpu seconds, peak MB);
-    ``fast=False`` disables the C fast path (scenarios/fast_check.py)."""
+    """Check ``path`` in a fresh interpreter: (verdict, calls, seconds, cpu seconds, peak MB,
+    decided by the C core, why the core left it to Python); ``fast=False`` disables the C fast
+    path (scenarios/fast_check.py)."""
     code = ("import json, resource, sys, time; sys.path.insert(0, sys.argv[2]);"
             "from scenarios.check import check_file;"
             "t, c = time.perf_counter(), time.process_time(); r = check_file(sys.argv[1], final=False);"
-            "print(json.dumps([r.verdict, r.calls, time.perf_counter() - t,"
-            " time.process_time() - c,"
-            " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))")
+            "w, p = time.perf_counter() - t, time.process_time() - c;"
+            "m = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024;"
+            "from scenarios import fast_check;"
+            "a = None if r.fast_path or sys.argv[3] == '0' else fast_check.run_core(sys.argv[1]);"
+            "print(json.dumps([r.verdict, r.calls, w, p, m, r.fast_path, a and a.why]))")
     env = dict(os.environ, **({} if fast else {"PSA_STRESS_FAST_CHECK": "0"}))
-    out = subprocess.run([sys.executable, "-c", code, path, ROOT], check=True,
+    out = subprocess.run([sys.executable, "-c", code, path, ROOT, str(int(fast))], check=True,
                          capture_output=True, text=True, env=env).stdout
     return json.loads(out)
 
 
 def _report(label, path, fast=True):
     """One line: calls, wall and CPU seconds of check_file (reading included), calls/s on
-    both, peak memory, verdict."""
-    verdict, calls, seconds, cpu, peak = _measure(path, fast)
+    both, peak memory, verdict, and which checker decided it (C, or Python and why)."""
+    verdict, calls, seconds, cpu, peak, in_c, why = _measure(path, fast)
+    by = "C" if in_c else "python" + (f" ({why})" if why else "")
     print(f"{label:<46} {calls:>9,} calls  {seconds:6.2f} s {calls / seconds:>9,.0f}/s  "
-          f"cpu {cpu:6.2f} s {calls / cpu:>9,.0f}/cpu-s  peak {peak:5.0f} MB  {verdict}",
+          f"cpu {cpu:6.2f} s {calls / cpu:>9,.0f}/cpu-s  peak {peak:5.0f} MB  {verdict}  {by}",
           flush=True)
 
 
@@ -241,8 +247,8 @@ def _driver_history(driver, directory, calls, threads, binary, mix=DRIVER_MIX, e
     path = os.path.join(directory, f"driver-{calls}-{threads}-{len(mix)}-{len(extra)}"
                         + ("" if binary else ".jsonl"))
     subprocess.run([driver, "--threads", str(threads), "--ops", str(calls), "--mix", mix,
-                    *extra, "--history", path], check=True, capture_output=True)
-    return path
+                    *extra, "--history", path], check=False, capture_output=True)
+    return path     # a run that fails (a known issue, a crash) still leaves its history
 
 
 def main():
@@ -255,19 +261,24 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
                         help="with --driver: the catalogue's scenarios whose workloads make the "
-                        f"real histories (default {DEFAULT_SCENARIOS})")
+                        f"real histories, or all (default {DEFAULT_SCENARIOS})")
+    parser.add_argument("--python-up-to", type=int, default=PYTHON_UP_TO,
+                        help="also check with Python alone the real histories up to this length "
+                        f"(default {PYTHON_UP_TO}; 0: never)")
     options = parser.parse_args()
+    names = [s.name for s in catalog.SCENARIOS] if options.scenarios == "all" else \
+        options.scenarios.split(",")
     sizes = [int(size) for size in options.sizes.split(",")]
     directory = tempfile.mkdtemp(prefix="bench-checker-")
     try:
         if options.driver:
             for calls in sizes:
-                for name in options.scenarios.split(","):
+                for name in names:
                     scenario = catalog.get(name)
                     path = _driver_history(options.driver, directory, calls, scenario.threads,
                                            True, scenario.mix, scenario.driver_args())
                     _report(f"driver {name}, binary, C fast path", path)
-                    if calls <= PYTHON_UP_TO:
+                    if calls <= options.python_up_to:
                         _report(f"driver {name}, binary, Python only", path, fast=False)
                     shutil.rmtree(path)    # a 1 M-call history takes about 230 MB
                 if options.jsonl:

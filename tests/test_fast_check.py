@@ -39,7 +39,7 @@ SCENARIOS = {   # the catalogue's workloads (scenarios/catalog.py), and one with
                           "--persistent-percent", "25"],
 }   # no close: closing a volatile key in use is a known issue of 3.6.6 (docs/known-issues.md)
 OPS = ["import", "generate", "derive", "copy", "destroy", "export", "get_attributes", "close",
-       "derive_from"]
+       "derive_from", "export_public"]
 INFO = "7073612d737472657373"   # derive_from's info (a header constant)
 STATUSES = {"SUCCESS": 0, "NOT_PERMITTED": -133, "INVALID_ARGUMENT": -135, "INVALID_HANDLE": -136,
             "ALREADY_EXISTS": -139, "INSUFFICIENT_MEMORY": -141, "STORAGE_FAILURE": -146,

@@ -25,10 +25,9 @@ enum field { F_CALL, F_RET, F_SEQ, F_THREAD, F_OP, F_STATUS, F_KEY, F_OUT_KEY, F
 typedef struct {
     uint32_t id;
     uint8_t used;
-    uint8_t nstates;
+    uint8_t nstates, capstates;
     uint64_t horizon;     /* largest ret of the open segment */
-    state_t states[1];    /* first state inline; more in extra */
-    state_t *extra;
+    state_t *states;      /* the states its history so far may end in (NULL: ABSENT only) */
     op_t *ops;
     uint32_t nops, cap;
     uint8_t listed;       /* LISTED_OPEN, LISTED_DIRTY: its id is in that list of core_t */

@@ -123,18 +123,25 @@ static int key_list(core_t *c, key_t_ *k, uint8_t which)
     return list_push(which == LISTED_OPEN ? &c->open : &c->dirty, k->id);
 }
 
+/* The key's i-th possible state (a key never given one is ABSENT). */
+static const state_t *key_state(const key_t_ *k, int i)
+{
+    static const state_t absent;
+    return k->states != NULL ? &k->states[i] : &absent;
+}
+
 /* A key ABSENT for sure, with nothing open and nothing a future copy may read, is exactly a
  * key never seen: forget it (backward-shift deletion keeps every probe sequence intact). */
 static int forgettable(const key_t_ *k)
 {
-    return k != NULL && !k->listed && k->nops == 0 && k->nstates == 1 && !k->states[0].present
+    return k != NULL && !k->listed && k->nops == 0 && k->nstates == 1 && !key_state(k, 0)->present
         && k->sources.ncreates == 0 && k->sources.nkillers == 0;
 }
 
 static void key_forget(core_t *c, size_t i)
 {
     free(c->keys[i].ops);
-    free(c->keys[i].extra);
+    free(c->keys[i].states);
     sources_free(&c->keys[i].sources);
     c->nkeys--;
     for (size_t j = i;; i = j) {
@@ -157,9 +164,23 @@ static sources_t *sources_of(void *ctx, uint32_t id)
     return k != NULL ? &k->sources : NULL;
 }
 
-static state_t *key_state(key_t_ *k, int i)
+/* The key's possible states become states[0..count-1]; 0 if out of memory. */
+static int set_states(key_t_ *k, const state_t *states, int count)
 {
-    return i == 0 ? &k->states[0] : &k->extra[i - 1];
+    if (k->states == NULL && count == 1 && !states[0].present)
+        return 1;                 /* still ABSENT */
+    if (count > k->capstates) {
+        uint8_t cap = count > 1 ? MAX_STATES : 1;
+        state_t *more = realloc(k->states, cap * sizeof *more);
+        if (more == NULL)
+            return 0;
+        k->states = more;
+        k->capstates = cap;
+    }
+    for (int i = 0; i < count; i++)
+        state_copy(&k->states[i], &states[i]);
+    k->nstates = (uint8_t)count;
+    return 1;
 }
 
 static void release_creates(core_t *c, const op_t *ops, int n)
@@ -174,32 +195,20 @@ static int close_segment(core_t *c, key_t_ *k)
 {
     int n = (int)k->nops, count;
     k->nops = 0;
-    state_t next, starts[MAX_STATES], ends[MAX_STATES];
-    if (unbound_use(k->states, k->extra, k->nstates, k->ops, n)
+    state_t ends[MAX_STATES];
+    if (unbound_use(key_state(k, 0), k->nstates, k->ops, n)
         && !sources_weaken(&c->src, k->id, WEAK_UNBOUND_USE))
         return undecided(c, "out of memory", k->ops[0].call);
-    if (n == 1 && k->nstates == 1) {        /* the common case: one op, one state */
-        count = segment_step(&k->states[0], &k->ops[0], &next);
-        if (count)
-            k->states[0] = next;
-        release_creates(c, k->ops, n);
-        return count ? 1 : undecided(c, "an op is illegal in the key's state", k->ops[0].call);
-    }
-    starts[0] = k->states[0];
-    for (int i = 1; i < k->nstates; i++)
-        starts[i] = k->extra[i - 1];
-    count = segment_ends(c->search, starts, k->nstates, k->ops, n, ends);
+    if (n == 1 && k->nstates == 1)          /* the common case: one op, one state */
+        count = segment_step(key_state(k, 0), &k->ops[0], &ends[0]);
+    else
+        count = segment_ends(c->search, key_state(k, 0), k->nstates, k->ops, n, ends);
     release_creates(c, k->ops, n);
     if (count <= 0)
         return undecided(c, count == 0 ? "a segment has no linearization"
                             : count == -1 ? "a segment too big to search"
                             : "too many possible states", k->ops[0].call);
-    if (count > 1 && k->extra == NULL && !(k->extra = malloc((MAX_STATES - 1) * sizeof(state_t))))
-        return undecided(c, "out of memory", k->ops[0].call);
-    k->nstates = (uint8_t)count;
-    for (int i = 0; i < count; i++)
-        *key_state(k, i) = ends[i];
-    return 1;
+    return set_states(k, ends, count) ? 1 : undecided(c, "out of memory", k->ops[0].call);
 }
 
 static int add_op(core_t *c, key_t_ *k, const op_t *op)
@@ -428,8 +437,10 @@ static int push_export(core_t *c, const op_t *op, uint32_t key)
 {
     if (!room((void **)&c->reads, c->nreads, &c->readcap, sizeof *c->reads, 16))
         return 0;
-    c->reads[c->nreads++] = (read_t){ op->call, op->ret, op->arg.mat, key, op->arg.matlen,
-                                      op->action != CORE_EXPORT };
+    int pub = op->action != CORE_EXPORT;
+    c->reads[c->nreads++] = (read_t){ op->call, op->ret, op->arg.mat, op->use.in, key,
+                                      pub ? op->use.outlen : op->arg.matlen, op->use.inlen,
+                                      (uint8_t)pub, op->use.kind };
     if (op->ret < c->reads_due || c->nreads == 1)
         c->reads_due = op->ret;
     return 1;
@@ -562,7 +573,7 @@ void feed_free(core_t *c)
         if (!c->keys[i].used)
             continue;             /* a forgotten key's slot may hold a moved key's pointers */
         free(c->keys[i].ops);
-        free(c->keys[i].extra);
+        free(c->keys[i].states);
         sources_free(&c->keys[i].sources);
     }
     sources_ctx_free(&c->src);

@@ -47,6 +47,18 @@ int state_equal(const state_t *a, const state_t *b)
     return 1;
 }
 
+void state_copy(state_t *dst, const state_t *src)
+{
+    dst->present = src->present;
+    dst->ndescs = src->ndescs;
+    memcpy(dst->descs, src->descs, src->ndescs * sizeof *src->descs);
+}
+
+void state_clear(state_t *s)
+{
+    s->present = s->ndescs = 0;
+}
+
 int state_add(state_t *s, const desc_t *d)
 {
     int at = 0, c = 1;
@@ -188,24 +200,24 @@ int segment_step(const state_t *s, const op_t *op, state_t *next)
 {
     switch (op->action) {
     case CORE_CREATE:           /* no candidate description: no create is possible */
-        *next = *op->created;
+        state_copy(next, op->created);
         return !s->present && op->created->ndescs > 0;
     case CORE_DESTROY:
-        memset(next, 0, sizeof *next);
+        state_clear(next);
         return s->present;
     case CORE_EXPORT:
         return s->present && export_step(s, op, next);
     case CORE_ABSENT:
-        *next = *s;
+        state_copy(next, s);
         return !s->present;
     case CORE_PRESENT:
-        *next = *s;
+        state_copy(next, s);
         return s->present;
     case CORE_SIGNED:
     case CORE_EXPORT_PUBLIC:
         return bind_step(s, op, next);
     default:
-        *next = *s;
+        state_copy(next, s);
         return s->present && some_desc(s, op);
     }
 }

@@ -48,7 +48,7 @@ inst_t *inst_new(sources_ctx_t *s)
         s->free = inst->next;
     else if ((inst = chunk_alloc(s, sizeof *inst)) == NULL)
         return NULL;
-    memset(inst, 0, sizeof *inst);
+    memset(inst, 0, offsetof(inst_t, descs) + offsetof(state_t, descs));
     inst->vallen = MATERIAL_UNKNOWN;
     return inst;
 }
@@ -225,17 +225,54 @@ static int propagate(sources_ctx_t *s, const inst_t *root)
     return 1;
 }
 
-/* The root learns a material; 0 if it knew another one (or memory is short). */
+/* Is the public key one of the root's (narrowed) ones? */
+static int among_publics(const inst_t *root, const uint8_t *public)
+{
+    for (int i = 0; i < root->npubs; i++)
+        if (memcmp(root->pubs[i], public, P256_PUBLIC_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+/* The root learns a material; 0 if it knew another one, if it is a scalar of none of the
+ * public keys it was narrowed to (materials._learn), or if memory is short. */
 static int learn(sources_ctx_t *s, inst_t *root, const uint8_t *mat, uint16_t len)
 {
+    const uint8_t *public;
     if (len == MATERIAL_UNKNOWN)
         return 1;
     if (root->vallen == MATERIAL_UNKNOWN) {
+        if (root->npubs && !(scalar_public(mat, len, &public) && among_publics(root, public)))
+            return 0;
         root->val = mat;
         root->vallen = len;
         return propagate(s, root);
     }
     return root->vallen == len && memcmp(root->val, mat, len) == 0;
+}
+
+/* The root's pair has one of these public keys (materials._narrow): its known scalar's must
+ * be one, else the sets meet in their intersection; 0 if not (a conflict). */
+static int narrow(inst_t *root, const uint8_t *const *publics, int count)
+{
+    const uint8_t *public, *kept[MAX_PUBLICS];
+    int nkept = 0;
+    if (root->vallen != MATERIAL_UNKNOWN) {
+        if (!scalar_public(root->val, root->vallen, &public))
+            return 0;
+        for (int i = 0; i < count; i++)
+            if (memcmp(publics[i], public, P256_PUBLIC_LEN) == 0)
+                return 1;
+        return 0;
+    }
+    for (int i = 0; i < count && nkept < MAX_PUBLICS; i++)
+        if (root->npubs == 0 || among_publics(root, publics[i]))
+            kept[nkept++] = publics[i];
+    if (nkept == 0)
+        return 0;
+    memcpy(root->pubs, kept, (size_t)nkept * sizeof *kept);
+    root->npubs = (uint8_t)nkept;
+    return 1;
 }
 
 /* The one material every description of a resolved instance has (else unknown). */
@@ -264,7 +301,7 @@ static int link(sources_ctx_t *s, inst_t *inst)
 
 static int share(sources_ctx_t *s, inst_t *a, inst_t *b)
 {
-    if (a->narrowed || b->narrowed || !link(s, a) || !link(s, b))
+    if (!link(s, a) || !link(s, b))
         return 0;
     a = root_of(s, a);
     b = root_of(s, b);
@@ -278,9 +315,10 @@ static int share(sources_ctx_t *s, inst_t *a, inst_t *b)
         tail = &(*tail)->sibling;
     *tail = b->derived;
     b->derived = NULL;
-    if (a->vallen != MATERIAL_UNKNOWN && b->vallen == MATERIAL_UNKNOWN)
-        return propagate(s, a);
-    return learn(s, a, b->val, b->vallen);
+    if (a->vallen != MATERIAL_UNKNOWN && b->vallen == MATERIAL_UNKNOWN
+        ? !propagate(s, a) : !learn(s, a, b->val, b->vallen))
+        return 0;
+    return b->npubs == 0 || narrow(a, b->pubs, b->npubs);
 }
 
 /* A key derived from the one candidate secret instance holds HKDF of its material. */
@@ -288,7 +326,7 @@ static int derive_link(sources_ctx_t *s, inst_t *secret, inst_t *derived)
 {
     if (!raw_bytes_type(derived->plain.type) || derived->bits % 8 || derived->bits == 0)
         return 1;
-    if (secret->narrowed || !link(s, secret) || !link(s, derived))
+    if (!link(s, secret) || !link(s, derived))
         return 0;
     inst_t *root = root_of(s, secret);
     root->shared = root_of(s, derived)->shared = 1;
@@ -371,7 +409,7 @@ static int candidate_descs(sources_ctx_t *s, inst_t *candidate, state_t *out)
     }
     if (!inst_resolve(s, candidate))
         return 0;
-    *out = candidate->descs;
+    state_copy(out, &candidate->descs);
     return 1;
 }
 
@@ -427,11 +465,17 @@ int reveal(sources_ctx_t *s, const read_t *export)
         return !unknown || sources_weaken(s, export->key, WEAK_SEVERAL_INSTANCES);
     if (only == NULL || settled(only, export->ret))
         return 1;                 /* as materials._read */
-    if (export->pub) {            /* materials.reveal_public: matters once shared */
-        only->narrowed = 1;
-        return !only->linked || !root_of(s, only)->shared;
-    }
-    return link(s, only) && learn(s, root_of(s, only), export->mat, export->len);
+    if (!link(s, only))
+        return 0;
+    if (!export->pub)
+        return learn(s, root_of(s, only), export->mat, export->len);
+    const uint8_t *shown, *publics[MAX_PUBLICS];   /* materials.reveal_public */
+    int count = shown_publics(export->kind, export->in, export->inlen, export->mat, export->len,
+                              &shown);
+    for (int i = 0; i < count && i < MAX_PUBLICS; i++)
+        publics[i] = shown + i * P256_PUBLIC_LEN;
+    return count > 0 && narrow(root_of(s, only), publics, count < MAX_PUBLICS ? count
+                                                                             : MAX_PUBLICS);
 }
 
 int inst_resolve(sources_ctx_t *s, inst_t *inst)
@@ -467,7 +511,7 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
     inst->busy = 0;
     if (!ok)
         return 0;
-    inst->descs = out;
+    state_copy(&inst->descs, &out);
     inst->resolved = 1;
     inst_firm(inst);
     if ((any && !sources_weaken(s, inst->plain.key, WEAK_ANY_KEY))

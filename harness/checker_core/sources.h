@@ -18,27 +18,32 @@ typedef struct inst {     /* one successful create: an instance of its key id */
     uint8_t resolved, busy, linked;   /* linked: a node of the material union-find */
     uint8_t firm;         /* resolved, and every description's material is known */
     uint8_t single;       /* resolved, and every description has one same known material */
-    uint8_t narrowed;     /* its public key was narrowed (materials.py): never shared here */
+    uint8_t npubs;        /* root: its pair's public key is one of pubs[0..npubs-1] (0: not
+                             narrowed; materials.py's publics) */
     uint8_t shared;       /* root: its material is another instance's, or derived from */
     uint16_t vallen;      /* root of the union-find: the material's length, once known */
     const uint8_t *val;   /* its bytes (in a record or a chunk: valid until the end) */
+    const uint8_t *pubs[MAX_PUBLICS];   /* P256_PUBLIC_LEN bytes each, valid until the end */
     struct inst *parent;  /* union-find: an instance sharing its material (NULL: a root) */
     struct inst *derived; /* root: the derive_from instances made from its material */
     struct inst *sibling; /* the next one in that list */
     desc_t plain;         /* lifetime and key; derive_from: its description, material unknown */
     const uint8_t *salt;  /* derive_from */
-    state_t descs;        /* the descriptions it may give its key, once resolved */
     struct inst *next;    /* the free list */
+    state_t descs;        /* the descriptions it may give its key, once resolved (last: only
+                             its first ndescs are cleared) */
 } inst_t;
 
 typedef struct { uint64_t call, ret; } span_t;
 
 typedef struct {          /* a successful export, until the stream passes its ret */
     uint64_t call, ret;
-    const uint8_t *mat;   /* the exported bytes (in its record) */
+    const uint8_t *mat;   /* the exported bytes, or a key use's output (in its record) */
+    const uint8_t *in;    /* a sign's or verify's input (in its record) */
     uint32_t key;
-    uint16_t len;
+    uint16_t len, inlen;
     uint8_t pub;          /* export_public, sign, verify: it narrows the pair's public key */
+    uint8_t kind;         /* USE_SIGN, USE_VERIFY, or USE_NONE (export, export_public) */
 } read_t;
 
 typedef struct {          /* per id: what a future copy of that id may still read */
@@ -90,9 +95,9 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst);
  * same). */
 void inst_firm(inst_t *inst);
 /* What an export teaches about the material of the instance it read, once the stream passed
- * its ret (every candidate has then been read); 0 if one material is seen as two values, or
- * if an export_public, sign or verify read an instance linked to another (the core does not
- * carry public keys across keys: undecided). */
+ * its ret (every candidate has then been read); an export_public, sign or verify narrows the
+ * public keys its pair may have. 0 if one material is seen as two values, or as a scalar of
+ * none of the public keys it may have (a material conflict: undecided). */
 int reveal(sources_ctx_t *s, const read_t *export);
 
 #endif /* PSA_STRESS_CHECKER_SOURCES_H */

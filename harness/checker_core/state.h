@@ -8,8 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAX_DESCS 4           /* descriptions of one state (more: undecided) */
+#define MAX_DESCS 32          /* descriptions of one state (more: undecided) */
 #define MAX_USAGES 4          /* usage values one description may report */
+#define MAX_PUBLICS 4         /* public keys one signature may recover (crypto.h) */
 #define MATERIAL_UNKNOWN 0xFFFF
 #define BITS_UNKNOWN (-1)
 #define UNKNOWN_TYPE 1        /* desc_t.unknown flags: the field is model.py's None */
@@ -59,6 +60,10 @@ typedef struct {          /* one per-key op of a segment */
 uint32_t extend_usage(uint32_t usage);
 int desc_cmp(const desc_t *a, const desc_t *b);
 int state_equal(const state_t *a, const state_t *b);
+/* *dst = *src, copying only the descriptions in use. */
+void state_copy(state_t *dst, const state_t *src);
+/* *s = ABSENT. */
+void state_clear(state_t *s);
 /* Add d to the set s (kept sorted and distinct); 0 if s is full. */
 int state_add(state_t *s, const desc_t *d);
 /* Add usage to d's set (sorted, distinct); 0 if full. */
@@ -83,9 +88,16 @@ int use_fits(const desc_t *d, const op_t *op);
 /* CORE_SIGNED, CORE_EXPORT_PUBLIC: the one next state (binding an unknown pair); 0: illegal. */
 int bind_step(const state_t *s, const op_t *op, state_t *next);
 /* partition._unbound: does a segment with a cipher, MAC, AEAD or failed-verify op start from
- * (starts[0], extra[0..n-2]) or create a description whose material is unknown? */
-int unbound_use(const state_t *first, const state_t *extra, int nstates, const op_t *ops, int n);
+ * one of states[0..nstates-1] or create a description whose material is unknown? */
+int unbound_use(const state_t *states, int nstates, const op_t *ops, int n);
 /* model_use.material_matches for a PUBLIC_ONLY description: is the exported scalar its? */
 int public_matches(const desc_t *d, const uint8_t *exported, uint16_t len);
+/* The public keys a successful export_public (kind USE_NONE: its output), sign or verify (the
+ * keys its signature recovers) shows: their number, at *publics (P256_PUBLIC_LEN bytes each,
+ * valid until uses_end); 0 if none or libcrypto fails. */
+int shown_publics(int kind, const uint8_t *in, uint16_t inlen, const uint8_t *out,
+                  uint16_t outlen, const uint8_t **publics);
+/* model_use._public_hex of a known scalar: 1 and its public key at *public, else 0. */
+int scalar_public(const uint8_t *mat, uint16_t len, const uint8_t **public);
 
 #endif /* PSA_STRESS_CHECKER_STATE_H */

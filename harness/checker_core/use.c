@@ -254,7 +254,7 @@ static int binding_fits(const desc_t *d, const op_t *op)
 static int bind(const state_t *s, const op_t *op, const uint8_t *publics, int count,
                 state_t *next)
 {
-    memset(next, 0, sizeof *next);
+    state_clear(next);
     next->present = 1;
     for (int i = 0; i < s->ndescs; i++) {
         const desc_t *d = &s->descs[i];
@@ -287,22 +287,43 @@ int bind_step(const state_t *s, const op_t *op, state_t *next)
     if (!s->present)
         return 0;
     if (op->action == CORE_SIGNED && known) {          /* as _use */
-        *next = *s;
+        state_copy(next, s);
         for (int i = 0; i < s->ndescs; i++)
             if (use_fits(&s->descs[i], op))
                 return 1;
         return 0;
     }
-    if (op->action == CORE_EXPORT_PUBLIC)
-        return u->outlen == P256_PUBLIC_LEN && bind(s, op, u->out, 1, next);
-    const uint8_t *digest = u->kind == USE_SIGN ? u->in : uses.hash;
-    size_t digestlen = u->kind == USE_SIGN ? u->inlen : uses.hashlen;
-    const uint8_t *sig = u->kind == USE_SIGN ? u->out : u->in;
-    uint16_t siglen = u->kind == USE_SIGN ? u->outlen : u->inlen;
+    const uint8_t *publics;
+    int count = shown_publics(op->action == CORE_EXPORT_PUBLIC ? USE_NONE : u->kind, u->in,
+                              u->inlen, u->out, u->outlen, &publics);
+    return count > 0 && bind(s, op, publics, count, next);
+}
+
+int shown_publics(int kind, const uint8_t *in, uint16_t inlen, const uint8_t *out,
+                  uint16_t outlen, const uint8_t **publics)
+{
+    if (kind != USE_SIGN && kind != USE_VERIFY) {
+        *publics = out;
+        return outlen == P256_PUBLIC_LEN;
+    }
+    const uint8_t *digest = kind == USE_SIGN ? in : uses.hash;
+    size_t digestlen = kind == USE_SIGN ? inlen : uses.hashlen;
+    const uint8_t *sig = kind == USE_SIGN ? out : in;
+    uint16_t siglen = kind == USE_SIGN ? outlen : inlen;
     if (digestlen != 32 || siglen != P256_SIG_LEN)
         return 0;
     const memo_t *m = memo(MEMO_RECOVER, digest, 32, sig, siglen, NULL, 0);
-    return m->len >= 0 && bind(s, op, m->result, m->len / P256_PUBLIC_LEN, next);
+    *publics = m->result;
+    return m->len > 0 ? m->len / P256_PUBLIC_LEN : 0;
+}
+
+int scalar_public(const uint8_t *mat, uint16_t len, const uint8_t **public)
+{
+    desc_t scalar;
+    memset(&scalar, 0, sizeof scalar);
+    scalar.mat = mat;
+    scalar.matlen = len;
+    return public_of(&scalar, public) == 1;
 }
 
 int public_matches(const desc_t *d, const uint8_t *exported, uint16_t len)
@@ -323,7 +344,7 @@ static int any_unknown(const state_t *s)
     return 0;
 }
 
-int unbound_use(const state_t *first, const state_t *extra, int nstates, const op_t *ops, int n)
+int unbound_use(const state_t *states, int nstates, const op_t *ops, int n)
 {
     int uses_key = 0;
     for (int i = 0; i < n && !uses_key; i++)
@@ -331,7 +352,7 @@ int unbound_use(const state_t *first, const state_t *extra, int nstates, const o
     if (!uses_key)
         return 0;
     for (int i = 0; i < nstates; i++)
-        if (any_unknown(i == 0 ? first : &extra[i - 1]))
+        if (any_unknown(&states[i]))
             return 1;
     for (int i = 0; i < n; i++)
         if (ops[i].action == CORE_CREATE && any_unknown(ops[i].created))

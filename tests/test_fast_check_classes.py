@@ -1,0 +1,127 @@
+"""The classes of histories the C core (harness/checker_core/) decides itself, each against the
+Python checker on a legal history (same verdict, same counts) and on a known-bad one (Python:
+violation; the core: never ok):
+
+- a hot key whose quiescent segment holds thousands of ops (the search's explicit stack and
+  budget: no cap on a segment's length);
+- a copy of a generated key pair whose public key an export_public on the copy narrowed: the
+  public key is carried across the copy, so the source's exported scalar must be its;
+- a copy that may have read one of many source instances (up to state.h's MAX_DESCS
+  descriptions);
+- real driver histories of the scenarios that needed these (pct engine, fixed seeds).
+"""
+import subprocess
+
+import pytest
+
+from scenarios import catalog, check, fast_check, p256
+from scenarios.history import load
+from tests.test_fast_check import (CREATE, DATA, IMPORT, KEY, assert_never_wrongly_ok, core,  # noqa: F401
+                                   rec, write_binary)
+
+PAIR = {"lifetime": 0, "id": 0, "type": 0x7112, "bits": 256, "usage": 0x3, "alg": 0}
+SCALAR, OTHER = "01" * 32, "02" * 32
+COPY = 0x40000002
+
+
+def _public(scalar):
+    return p256.public_key(bytes.fromhex(scalar)).hex()
+
+
+def _agree(path, verdict):
+    """The core's answer and Python's verdict on path: Python's is ``verdict``; the core never
+    accepts what Python rejects, and accepts what it accepts with Python's counts."""
+    answer, python = assert_never_wrongly_ok(path)
+    assert python == verdict
+    result = check.check_history(load(path))
+    if verdict == "ok":
+        assert answer.ok, answer.why
+        assert (answer.calls, answer.keys) == (result.calls, result.partitions_ok)
+    else:
+        assert not answer.ok
+    return answer
+
+
+def _hot_key(ops, wrong_at=None):
+    """An import spanning ``ops`` short calls on its id by three other threads: the first half
+    see the id absent, the second half export its material (one of them wrong bytes): one
+    segment of ops + 1 ops."""
+    records, seqs = [rec(0, 0, "import", 1, 8 * ops, args=dict(CREATE, material=DATA),
+                         out={"key": KEY})], [0, 0, 0]
+    for index in range(ops):
+        thread, stamp = index % 3, 2 + 2 * index
+        late = index >= ops // 2
+        material = "22" * 16 if index == wrong_at else DATA
+        records.append(rec(thread + 1, seqs[thread], "export", stamp + 4 * ops * late,
+                           stamp + 4 * ops * late + 1, "SUCCESS" if late else "INVALID_HANDLE",
+                           out={"material": material} if late else None))
+        seqs[thread] += 1
+    return sorted(records, key=lambda r: r["call"])
+
+
+@pytest.mark.parametrize("ops", [5000, 20000])
+def test_a_hot_key_segment_of_thousands_of_ops_is_decided_in_c(core, tmp_path, ops):
+    _agree(write_binary(tmp_path / "ok", _hot_key(ops), 4), "ok")
+    _agree(write_binary(tmp_path / "bad", _hot_key(ops, wrong_at=ops - 3), 4), "violation")
+
+
+def _narrowed_copy(exported):
+    """A generated pair, copied; the copy's export_public shows SCALAR's public key; then the
+    source exports ``exported``."""
+    generate = rec(0, 0, "generate", 1, 2, args=dict(PAIR), out={"key": KEY})
+    copy = rec(0, 1, "copy", 3, 4, args={"src": KEY, "lifetime": 0, "id": 0, "usage": 0x3,
+                                         "alg": 0}, out={"key": COPY})
+    shown = rec(1, 0, "export_public", 5, 6, args={"key": COPY},
+                out={"material": _public(SCALAR)})
+    export = rec(1, 1, "export", 7, 8, out={"material": exported})
+    return [generate, copy, shown, export]
+
+
+def test_a_public_key_narrowed_through_a_copy_is_decided_in_c(core, tmp_path):
+    _agree(write_binary(tmp_path / "ok", _narrowed_copy(SCALAR), 2), "ok")
+    _agree(write_binary(tmp_path / "bad", _narrowed_copy(OTHER), 2), "violation")
+
+
+def _many_candidates(count, wrong=False):
+    """``count`` imports and destroys of KEY overlapping one copy of it: the copy may have read
+    any of them; its target exports the last one's bytes (or bytes none of them has)."""
+    records, stamp = [], 10
+    copy = rec(1, 0, "copy", 5, 10 + 4 * count, args={"src": KEY, "lifetime": 0, "id": 0,
+                                                      "usage": 0x3, "alg": 0},
+               out={"key": COPY})
+    for index in range(count):
+        material = f"{index:02x}" * 16
+        records.append(rec(0, 2 * index, "import", stamp, stamp + 1,
+                           args=dict(CREATE, usage=0x3, material=material), out={"key": KEY}))
+        records.append(rec(0, 2 * index + 1, "destroy", stamp + 2, stamp + 3))
+        stamp += 4
+    last = "ee" * 16 if wrong else f"{count - 1:02x}" * 16
+    export = rec(1, 1, "export", stamp + 1, stamp + 2, args={"key": COPY},
+                 out={"material": last})
+    return sorted(records + [copy, export], key=lambda r: r["call"])
+
+
+def test_a_copy_of_one_of_many_instances_is_decided_in_c(core, tmp_path):
+    _agree(write_binary(tmp_path / "ok", _many_candidates(20), 2), "ok")
+    _agree(write_binary(tmp_path / "bad", _many_candidates(20, wrong=True), 2), "violation")
+
+
+# the scenarios whose histories the core left to Python before (a hot key's segment, a
+# narrowed public key carried through copies, a copy with many candidates)
+DECIDED = ("cache-vs-use", "copy-chain", "lookup-missing", "destroy-overlap",
+           "derive-from-destroyed")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", DECIDED)
+def test_real_histories_of_these_scenarios_are_decided_in_c_as_python_does(core, tmp_path,
+                                                                            name):
+    scenario = catalog.get(name)
+    path = str(tmp_path / "h")
+    subprocess.run([core.driver(), "--threads", str(scenario.threads), "--ops", "20000",
+                    "--seed", "1", *scenario.driver_args(), "--sched", "pct", "--history",
+                    path], check=True, capture_output=True)    # pct: the seed fixes it
+    answer = _agree(path, "ok")
+    python = check.check_history(load(path))
+    assert {w["key"] for w in answer.weakened} == {w["key"] for w in python.weakened}
+    assert fast_check.fast_ok(path) is not None
