@@ -293,13 +293,14 @@ def cmd_list(args):
 
 
 def cmd_test(args):
-    """Run pytest on tests/, with Debian's python3-pytest if this interpreter lacks pytest."""
+    """Run pytest on tests/, with Debian's python3-pytest (and python3-cryptography) if this
+    interpreter lacks pytest."""
     command = ["-m", "pytest", *args.pytest_args]   # pytest.ini: testpaths = tests
-    for python in (sys.executable, "/usr/bin/python3"):
-        if os.path.exists(python) and _has_pytest(python):
+    for python in (sys.executable, tools.DEBIAN_PYTHON):
+        if os.path.exists(python) and _has_pytest(python) and tools.has_cryptography(python):
             return subprocess.run([python, *command], cwd=REPO).returncode
-    tools.require(["python3-pytest"])
-    return subprocess.run(["/usr/bin/python3", *command], cwd=REPO).returncode
+    tools.require(["python3-pytest", tools.PYTHON_PACKAGE])
+    return subprocess.run([tools.DEBIAN_PYTHON, *command], cwd=REPO).returncode
 
 
 def _has_pytest(python):

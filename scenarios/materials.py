@@ -34,7 +34,7 @@ approximations (docs/checker.md §8), and each key they touch is counted in ``we
 Nodes live on their KeyOps (``KeyOp.node``): memory follows the instances still referenced.
 """
 from scenarios import model as psa
-from scenarios import model_use, p256
+from scenarios import model_use
 
 ANY_KEY = ("a copy read a candidate that was itself a copy still in flight (or a copy cycle): "
            "that candidate stands for any key")
@@ -136,10 +136,7 @@ class MaterialLinks:
         if op.rule is model_use._export_public:
             publics = frozenset((call.out["material"],))
         else:
-            if "publics" not in op.want:
-                op.want["publics"] = p256.recover(*model_use._SIGNED[call.op](call.args,
-                                                                             call.out))
-            publics = frozenset(q.hex() for q in op.want["publics"])
+            publics = frozenset(q.hex() for q in model_use.signed_publics(op))
         self._narrow(self._node(instance), publics, call, instance.source)
 
     def _read(self, op, candidates):

@@ -6,8 +6,8 @@ model.py imports this module last and dispatches these operations here (``KEY_OP
 model.py's states and helpers. A key use reads its key at the lookup's linearization point and changes nothing:
 
 - SUCCESS needs a PRESENT key whose policy allows the use (usage flag, algorithm, key type) and
-  whose material, when known, yields the recorded output (recomputed with hmac, scenarios.aes,
-  scenarios.p256); an unknown material (a generated key not yet exported) accepts any output;
+  whose material, when known, yields the recorded output (recomputed with
+  scenarios.crypto_ref); an unknown material (a generated key not yet exported) accepts any output;
 - INVALID_SIGNATURE (verify, aead_decrypt) needs a PRESENT key that allows the use and whose
   material, when known, rejects the input;
 - NOT_PERMITTED needs a PRESENT key whose policy may refuse the use; INVALID_ARGUMENT and
@@ -18,10 +18,7 @@ only drop a cached copy (no abstract effect, but SUCCESS needs the key PRESENT);
 DOES_NOT_EXIST when the key is not cached (for a volatile id: ABSENT; for a persistent id:
 nothing is known). Closing a volatile key destroys it; open is a lookup.
 """
-import hashlib
-import hmac
-
-from scenarios import aes, p256
+from scenarios import crypto_ref as ref
 from scenarios import model as m
 
 ECC_P256_PAIR, DERIVE_TYPE = 0x7112, 0x1200
@@ -36,38 +33,35 @@ def _b(text):
     return bytes.fromhex(text)
 
 
-def _hmac(key, message):
-    return hmac.new(key, message, hashlib.sha256).digest()
-
-
 # ---- what each use needs, and how its output follows from the key's material ---------------
 # op -> (usage flag, key type, success(material, args, out) -> bool,
 #        rejects(material, args) -> bool for INVALID_SIGNATURE, or None when it cannot fail so)
 
 USES = {
     "sign": (U_SIGN_HASH, ECC_P256_PAIR,
-             lambda k, a, o: p256.verify(_public(k), _b(a["input"]), _b(o["material"])),
+             lambda k, a, o: ref.verify(_public(k), _b(a["input"]), _b(o["material"])),
              None),
     "verify": (U_VERIFY_HASH, ECC_P256_PAIR,
-               lambda k, a, o: p256.verify(_public(k), _b(a["hash"]), _b(a["input"])),
-               lambda k, a: not p256.verify(_public(k), _b(a["hash"]), _b(a["input"]))),
+               lambda k, a, o: ref.verify(_public(k), _b(a["hash"]), _b(a["input"])),
+               lambda k, a: not ref.verify(_public(k), _b(a["hash"]), _b(a["input"]))),
     "cipher_encrypt": (U_ENCRYPT, AES_TYPE,
-                       lambda k, a, o: aes.aes128_encrypt(_b(k), _b(a["input"]))
+                       lambda k, a, o: ref.aes128_encrypt(_b(k), _b(a["input"]))
                        == _b(o["material"]), None),
     "cipher_decrypt": (U_DECRYPT, AES_TYPE,
-                       lambda k, a, o: aes.aes128_encrypt(_b(k), _b(o["material"]))
+                       lambda k, a, o: ref.aes128_encrypt(_b(k), _b(o["material"]))
                        == _b(a["input"]), None),
     "mac": (U_SIGN_MESSAGE, HMAC_TYPE,
-            lambda k, a, o: _hmac(_b(k), _b(a["input"])) == _b(o["material"]), None),
+            lambda k, a, o: ref.hmac_sha256(_b(k), _b(a["input"])) == _b(o["material"]), None),
     "mac_multipart": (U_SIGN_MESSAGE, HMAC_TYPE,
-                      lambda k, a, o: _hmac(_b(k), _b(a["message"])) == _b(o["material"]), None),
+                      lambda k, a, o: ref.hmac_sha256(_b(k), _b(a["message"]))
+                      == _b(o["material"]), None),
     "aead_encrypt": (U_ENCRYPT, AES_TYPE,
-                     lambda k, a, o: aes.gcm_seal(_b(k), _b(a["nonce"]), _b(a["input"]))
+                     lambda k, a, o: ref.gcm_seal(_b(k), _b(a["nonce"]), _b(a["input"]))
                      == _b(o["material"]), None),
     "aead_decrypt": (U_DECRYPT, AES_TYPE,
-                     lambda k, a, o: aes.gcm_open(_b(k), _b(a["nonce"]), _b(a["input"]))
+                     lambda k, a, o: ref.gcm_open(_b(k), _b(a["nonce"]), _b(a["input"]))
                      == _b(o["material"]),
-                     lambda k, a: aes.gcm_open(_b(k), _b(a["nonce"]), _b(a["input"])) is None),
+                     lambda k, a: ref.gcm_open(_b(k), _b(a["nonce"]), _b(a["input"])) is None),
 }
 # The (digest, signature) pair of a successful sign or verify: the public keys it recovers
 # bind a key pair whose material is still unknown (a generated key never exported).
@@ -88,7 +82,7 @@ def _public_hex(material):
     for an invalid scalar."""
     if material.startswith(PUBLIC_PREFIX):
         return material[len(PUBLIC_PREFIX):]
-    public = p256.public_key(_b(material))
+    public = ref.public_key(_b(material))
     return public.hex() if public else None
 
 
@@ -171,11 +165,16 @@ def _signed(state, op):
     if state is m.ABSENT or all(d[m.MATERIAL] is not None for d in state):
         return _use(state, op)
     flag, alg, key_type = _spec(op)
-    call = op.source
-    if "publics" not in op.want:
-        op.want["publics"] = p256.recover(*_SIGNED[call.op](call.args, call.out))
-    return _bind_public(state, op.want["publics"],
+    return _bind_public(state, signed_publics(op),
                         lambda d: _allows(d, flag, alg, key_type) and _consistent(d, op, "success"))
+
+
+def signed_publics(op):
+    """The public keys a successful sign or verify's signature recovers (memoised in op.want)."""
+    if "publics" not in op.want:
+        call = op.source
+        op.want["publics"] = ref.recover(*_SIGNED[call.op](call.args, call.out))
+    return op.want["publics"]
 
 
 def _use_rejected(state, op):

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog, check, fast_check, p256
+from scenarios import catalog, check, crypto_ref, fast_check
 from scenarios.history import load
 from tests.test_fast_check import (CREATE, DATA, IMPORT, KEY, assert_never_wrongly_ok, core,  # noqa: F401
                                    rec, write_binary)
@@ -25,7 +25,7 @@ COPY = 0x40000002
 
 
 def _public(scalar):
-    return p256.public_key(bytes.fromhex(scalar)).hex()
+    return crypto_ref.public_key(bytes.fromhex(scalar)).hex()
 
 
 def _agree(path, verdict):
