@@ -2,8 +2,8 @@
 """psa-stress: concurrency stress testing of the Mbed TLS PSA key store. See README.md."""
 import sys
 
-from scenarios import tools
-from scenarios.source import SetupError
+from scenarios.setup import apt as tools
+from scenarios.setup.source import SetupError
 
 if __name__ == "__main__":
     try:
@@ -11,5 +11,5 @@ if __name__ == "__main__":
     except SetupError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         sys.exit(2)
-    from scenarios.cli import main
+    from scenarios.cli.dispatch import main
     sys.exit(main())

@@ -35,10 +35,11 @@ import bench_detect  # noqa: E402
 import bench_driver  # noqa: E402
 import host_probe  # noqa: E402
 import svg_plot  # noqa: E402
-from scenarios import catalog, fast_check  # noqa: E402
-from scenarios.build import ensure_built  # noqa: E402
+from scenarios import catalog  # noqa: E402
+from scenarios.checker import fast_check  # noqa: E402
+from scenarios.setup.build import ensure_built  # noqa: E402
 from scenarios.report import REPORTS_DIR, new_report_dir  # noqa: E402
-from scenarios.source import SetupError, find_tree  # noqa: E402
+from scenarios.setup.source import SetupError, find_tree  # noqa: E402
 
 FULL = {"threads": (2, 4, 8, 16), "seconds": 3, "repeats": 3,
         "sizes": (1_000, 10_000, 100_000, 1_000_000),

@@ -216,9 +216,9 @@ def write_history(path, records, threads, complete=True, seed=0):
 def _measure(path, fast=True):
     """Check ``path`` in a fresh interpreter: (verdict, calls, seconds, cpu seconds, peak MB,
     decided by the C core, why the core left it to Python); ``fast=False`` disables the C fast
-    path (scenarios/fast_check.py)."""
+    path (scenarios/checker/fast_check.py)."""
     code = ("import json, resource, sys, time; sys.path.insert(0, sys.argv[2]);"
-            "from scenarios.check import check_file;"
+            "from scenarios.checker.check import check_file;"
             "t, c = time.perf_counter(), time.process_time(); r = check_file(sys.argv[1], final=False);"
             "w, p = time.perf_counter() - t, time.process_time() - c;"
             "m = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024;"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The cost of coverage (scenarios/coverage.py): the operation pairs against the checker, and the
-driver's key-slot hand-off counting (harness/handoffs.h) on against off.
+"""The cost of coverage (scenarios/checker/coverage.py): the operation pairs against the checker, and the
+driver's key-slot hand-off counting (harness/inside/handoffs.h) on against off.
 
     python3 bench/bench_coverage.py [--variant V] [--ops 1000000] [--scenario volatile-churn]
                                     [--repeats 3]
@@ -24,9 +24,10 @@ import tempfile
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
-from scenarios import catalog, sanitizers  # noqa: E402
-from scenarios.build import ensure_built  # noqa: E402
-from scenarios.source import find_tree  # noqa: E402
+from scenarios import catalog  # noqa: E402
+from scenarios.campaign import sanitizers  # noqa: E402
+from scenarios.setup.build import ensure_built  # noqa: E402
+from scenarios.setup.source import find_tree  # noqa: E402
 
 COVERAGE = ("import sys; from scenarios import coverage; "
             "c = coverage.of_history(sys.argv[1]); print(c['calls'])")

@@ -24,9 +24,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mutants.catalog import by_id  # noqa: E402
-from scenarios import build as builds, catalog, mutants  # noqa: E402
-from scenarios.job import Job  # noqa: E402
-from scenarios.source import SetupError, find_tree  # noqa: E402
+from scenarios import catalog  # noqa: E402
+from scenarios.setup import build as builds  # noqa: E402
+from scenarios.selftest import mutants  # noqa: E402
+from scenarios.campaign.job import Job  # noqa: E402
+from scenarios.setup.source import SetupError, find_tree  # noqa: E402
 
 ENGINES = ("os", "delay", "pct", "random")
 NARROW_MUTANT = "split-volatile-reserve"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Driver throughput, measured in one run: history recording on vs off, per build variant and
-lock-wait policy (harness/lock_wait.h).
+lock-wait policy (harness/nemesis/lock_wait.h).
 
     python3 bench/bench_driver.py [--seconds S] [--threads N] [--variants tsan,plain]
                                   [--lock-waits spin,sleep]
@@ -11,7 +11,7 @@ and repeat, and medians are reported with the range. Every run sits between two 
 host's cross-core round trip (bench/host_probe.py): these 2-vCPU VMs have phases in which it is
 4-5x slower and the 8-thread driver up to 2x slower, so the table gives the medians over all runs
 and over the runs on a normal host, with their counts. The sanitizer options are the ones a real
-run uses (scenarios/sanitizers.py).
+run uses (scenarios/campaign/sanitizers.py).
 """
 import argparse
 import json
@@ -25,9 +25,10 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH))
 sys.path.insert(0, BENCH)
 import host_probe  # noqa: E402
-from scenarios import catalog, sanitizers  # noqa: E402
-from scenarios.build import ensure_built  # noqa: E402
-from scenarios.source import find_tree  # noqa: E402
+from scenarios import catalog  # noqa: E402
+from scenarios.campaign import sanitizers  # noqa: E402
+from scenarios.setup.build import ensure_built  # noqa: E402
+from scenarios.setup.source import find_tree  # noqa: E402
 
 
 def calls_per_second(build, scenario, threads, seconds, seed, record, lock_wait="spin"):

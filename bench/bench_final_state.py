@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: the final-state check (scenarios/final_state.py) on real driver histories.
+"""Benchmark: the final-state check (scenarios/checker/final_state.py) on real driver histories.
 
     python3 bench/bench_final_state.py --driver build/plain/psa-stress [--calls 1000000]
         [--scenarios persistent-collide,volatile-churn,derive-copy] [--repeats 3]

@@ -18,8 +18,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scenarios import catalog  # noqa: E402
-from scenarios.build import ensure_built  # noqa: E402
-from scenarios.source import find_tree  # noqa: E402
+from scenarios.setup.build import ensure_built  # noqa: E402
+from scenarios.setup.source import find_tree  # noqa: E402
 
 ENV = dict(os.environ, TSAN_OPTIONS="atexit_sleep_ms=0")
 

@@ -5,7 +5,7 @@
 
 Runs the scenario (default eviction-storm: 40 persistent ids over the 16 slots of the static
 store, variant tsan-static16) once per seed and prints calls, reloads and reloads/s per run.
-The driver counts reloads by wrapping psa_load_persistent_key (harness/reloads.c). Target: >= 1000 reloads in a 10 s run.
+The driver counts reloads by wrapping psa_load_persistent_key (harness/inside/reloads.c). Target: >= 1000 reloads in a 10 s run.
 """
 import argparse
 import os
@@ -15,9 +15,9 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from scenarios import catalog  # noqa: E402
-from scenarios.build import ensure_built  # noqa: E402
-from scenarios.runner import run_scenario  # noqa: E402
-from scenarios.source import find_tree  # noqa: E402
+from scenarios.setup.build import ensure_built  # noqa: E402
+from scenarios.campaign.runner import run_scenario  # noqa: E402
+from scenarios.setup.source import find_tree  # noqa: E402
 
 
 def main():

@@ -5,7 +5,7 @@ how many threads and which build variant. ``runner.py`` turns it into a driver c
 """
 from dataclasses import dataclass
 
-from scenarios.source import SetupError
+from scenarios.setup.source import SetupError
 
 ENGINES = ("os", "delay", "pct", "random")       # the driver's --sched engines (nemesis.h)
 
@@ -27,7 +27,7 @@ class Scenario:
     # not fail the suite. Empty: every failure counts.
     known_issue: str = ""
     known_oracles: tuple = ()
-    # The scenarios of one family attack one part of the core (scenarios/portfolio.py gives every
+    # The scenarios of one family attack one part of the core (scenarios/campaign/portfolio.py gives every
     # family a run before any family gets a second); "": a family of its own.
     family: str = ""
 
@@ -225,7 +225,7 @@ SCENARIOS = (
         "(--faults storage): a failed create leaves no key and no storage object, a failed "
         "destroy leaves the key intact or gone with its storage object, reloads after purge "
         "bring back the stored key or fail with a storage error, and slots agree with storage "
-        "(scenarios/model_faults.py; I6).",
+        "(scenarios/model/faults.py; I6).",
         mix="import=3,generate=1,copy=1,destroy=3,purge=2,export=4,get_attributes=3",
         persistent_ids=4, persistent_percent=80,
         flags=("--faults", "storage=0.05,storage-delay=0.05"),

@@ -314,7 +314,7 @@ def _main(cases):
     import sys
     import tempfile
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from scenarios import fast_check
+    from scenarios.checker import fast_check
     from tests.test_bruteforce import compare_many
     from tests.test_fast_check import write_binary
     core = {True: 0, False: 0}

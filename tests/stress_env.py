@@ -9,9 +9,10 @@ import subprocess
 import sys
 import tempfile
 
-from scenarios import history_binary, runner
-from scenarios.build import BUILD_ROOT, Variant, build_directory, ensure_built
-from scenarios.source import check_tree, find_tree
+from scenarios.history import binary as history_binary
+from scenarios.campaign import runner
+from scenarios.setup.build import BUILD_ROOT, Variant, build_directory, ensure_built
+from scenarios.setup.source import check_tree, find_tree
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_PY = os.path.join(REPO, "run.py")

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from scenarios.bisect import (STEP_ABORT, choose_signature, rate_lower_bound, replays_needed,
+from scenarios.campaign.bisect import (STEP_ABORT, choose_signature, rate_lower_bound, replays_needed,
                               step_main)
-from scenarios.signatures import signature_id
-from scenarios.source import SetupError
+from scenarios.campaign.signatures import signature_id
+from scenarios.setup.source import SetupError
 from tests.bisect_series import FIXTURE, JOB, bisect, git, make_series
 from tests.stress_env import REPO, RUN_PY, run_py
 

@@ -11,9 +11,9 @@ outside the suite.
 import itertools
 import random
 
-from scenarios import fast_check
-from scenarios.check import check_history
-from scenarios.history import HistoryError
+from scenarios.checker import fast_check
+from scenarios.checker.check import check_history
+from scenarios.history.reader import HistoryError
 from tests.bruteforce import linearizable, random_history
 from tests.test_check import as_history
 from tests.test_fast_check import core, write_binary   # noqa: F401  (core: a fixture)

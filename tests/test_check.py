@@ -1,4 +1,4 @@
-"""scenarios/check.py end to end: hand-made fixtures and randomised linearizable histories."""
+"""scenarios/checker/check.py end to end: hand-made fixtures and randomised linearizable histories."""
 import importlib.util
 import json
 import os
@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from scenarios import materials
-from scenarios.check import check_file, check_history, format_text
-from scenarios.history import HistoryError, parse
+from scenarios.model import materials
+from scenarios.checker.check import check_file, check_history, format_text
+from scenarios.history.reader import HistoryError, parse
 
 HERE = os.path.dirname(__file__)
 HISTORIES = os.path.join(HERE, "histories")
@@ -227,7 +227,7 @@ def test_text_report_has_one_block_per_root_cause_and_all_shows_each():
     result = check_history(_double_destroys([0x40000001, 0x40000002, 0x40000003]))
     assert len(result.violations) == 3 and len({v.cause for v in result.violations}) == 1
     assert result.violations[0].cause == ("linearizability: destroy -> SUCCESS breaks rule "
-                                          "destroy (scenarios/model.py)")
+                                          "destroy (scenarios/model/key_store.py)")
     short, full = format_text(result), format_text(result, all=True)
     assert short.count("root cause 1/1") == 1 and "(3 violations; --all shows each)" in short
     assert short.count("[linearizability] key") == 1

@@ -14,9 +14,9 @@ import random
 
 import pytest
 
-from scenarios import partition
-from scenarios.check import check_history
-from scenarios.model import KeyStoreModel
+from scenarios.checker import streaming as partition
+from scenarios.checker.check import check_history
+from scenarios.model.key_store import KeyStoreModel
 from tests.test_check import as_history, bench
 
 CASES = 2500

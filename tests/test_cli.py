@@ -6,11 +6,13 @@ import sys
 
 import pytest
 
-from scenarios import cli, report, signatures
-from scenarios.history import load
+from scenarios import report
+from scenarios.cli import dispatch as cli
+from scenarios.campaign import signatures
+from scenarios.history.reader import load
 from scenarios.report import summary
-from scenarios.runner import RunResult
-from scenarios.source import SetupError
+from scenarios.campaign.runner import RunResult
+from scenarios.setup.source import SetupError
 from tests.stress_env import REPO, RUN_PY, run_py
 from tests.test_history_binary import two_threads
 from tests.test_history_binary import write as write_binary

@@ -1,11 +1,13 @@
-"""Concurrency coverage (scenarios/coverage.py): operation pairs counted from a history, merged,
+"""Concurrency coverage (scenarios/checker/coverage.py): operation pairs counted from a history, merged,
 summarised against the stated universe; the driver's key-slot hand-offs; the report section."""
 import json
 import os
 
 import pytest
 
-from scenarios import coverage, history_binary, runner
+from scenarios.checker import coverage
+from scenarios.history import binary as history_binary
+from scenarios.campaign import runner
 
 K = 0x40000001
 AES = {"type": 9216, "bits": 128, "usage": 3, "alg": 0}
@@ -212,7 +214,7 @@ def test_the_report_merges_runs_and_renders_the_section(tmp_path):
 
 
 def test_run_py_coverage_says_what_the_later_report_added(tmp_path, capsys):
-    from scenarios import cli
+    from scenarios.cli import dispatch as cli
     first, _ = _report(tmp_path, "a", [CALLS[:4]])
     second, _ = _report(tmp_path, "b", [CALLS])
     assert cli.main(["coverage", first, second, "--json"]) == 0

@@ -11,7 +11,7 @@ import collections
 import pytest
 
 from scenarios import catalog
-from scenarios.runner import run_scenario
+from scenarios.campaign.runner import run_scenario
 from tests.stress_env import run_lines, stock_build
 
 pytestmark = pytest.mark.slow     # every test drives the driver for seconds

@@ -1,4 +1,4 @@
-"""The references the model checks outputs with (scenarios/crypto_ref.py, python3-cryptography),
+"""The references the model checks outputs with (scenarios/model/crypto_ref.py, python3-cryptography),
 against published known-answer vectors (the end-to-end runs check them against the library as
 well)."""
 import hashlib
@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from scenarios import crypto_ref as ref
-from scenarios import tools
-from scenarios.source import REPO, SetupError
+from scenarios.model import crypto_ref as ref
+from scenarios.setup import apt as tools
+from scenarios.setup.source import REPO, SetupError
 
 # RFC 6979 A.2.5: the P-256 key pair, and its deterministic SHA-256 signature of "sample".
 RFC6979_D = bytes.fromhex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721")
@@ -104,7 +104,7 @@ def test_p256_recovery_when_both_terms_are_one_point():
     assert ref.verify(doubled, digest, signature)
 
 
-# ---- how run.py gets an interpreter that imports python3-cryptography (scenarios/tools.py) --
+# ---- how run.py gets an interpreter that imports python3-cryptography (scenarios/setup/apt.py) --
 # `python -S` hides Debian's dist-packages (site.py adds them), as a pyenv interpreter does.
 
 def _run_py(python, *args):

@@ -6,10 +6,10 @@ import subprocess
 
 import pytest
 
-from scenarios import runner
+from scenarios.campaign import runner
 from tests.stress_env import stock_build
 
-LIMIT = 4 << 20      # far below one chunk of records (harness/history.c CHUNK_RECORDS)
+LIMIT = 4 << 20      # far below one chunk of records (harness/history/history.c CHUNK_RECORDS)
 
 
 def driver(history, storage, preexec_fn=None):

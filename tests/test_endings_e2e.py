@@ -13,7 +13,7 @@ import time
 import pytest
 
 from scenarios import catalog
-from scenarios.job import Job
+from scenarios.campaign.job import Job
 from tests.stress_env import REPO, RUN_PY, stock_build
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""scenarios/fast_check.py + harness/checker_core/: the accept-only C fast path of the checker.
+"""scenarios/checker/fast_check.py + harness/checker/: the accept-only C fast path of the checker.
 
 The one property that matters: the core never says "ok" where the Python checker says anything
 else. It is cross-checked on real driver histories (volatile-churn, derive-copy, derive_from and
@@ -21,9 +21,10 @@ import subprocess
 
 import pytest
 
-from scenarios import check, fast_check
-from scenarios.history import load
-from scenarios.history_binary import THREAD_MAGIC
+from scenarios.checker import check
+from scenarios.checker import fast_check
+from scenarios.history.reader import load
+from scenarios.history.binary import THREAD_MAGIC
 from tests.stress_env import stock_build
 from tests.test_check import bench
 

@@ -1,4 +1,4 @@
-"""The classes of histories the C core (harness/checker_core/) decides itself, each against the
+"""The classes of histories the C core (harness/checker/) decides itself, each against the
 Python checker on a legal history (same verdict, same counts) and on a known-bad one (Python:
 violation; the core: never ok):
 
@@ -14,8 +14,11 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog, check, crypto_ref, fast_check
-from scenarios.history import load
+from scenarios import catalog
+from scenarios.checker import check
+from scenarios.model import crypto_ref
+from scenarios.checker import fast_check
+from scenarios.history.reader import load
 from tests.test_fast_check import (CREATE, DATA, IMPORT, KEY, assert_never_wrongly_ok, core,  # noqa: F401
                                    rec, write_binary)
 

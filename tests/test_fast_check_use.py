@@ -1,6 +1,6 @@
-"""The C fast path on key use (harness/checker_core/use.c): sign/verify (ECDSA P-256), cipher
+"""The C fast path on key use (harness/checker/use.c): sign/verify (ECDSA P-256), cipher
 (AES-ECB), MAC (HMAC-SHA-256), AEAD (AES-GCM) and the multi-part MAC, recomputed with
-libcrypto under scenarios/model_use.py's rules.
+libcrypto under scenarios/model/key_use.py's rules.
 
 Each rule is proved on known-bad input: a real driver history of key-use-vs-destroy with one
 use's output (or a verify's signature) changed by one bit must be a violation for Python and
@@ -12,8 +12,10 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog, check, fast_check
-from scenarios.history import load
+from scenarios import catalog
+from scenarios.checker import check
+from scenarios.checker import fast_check
+from scenarios.history.reader import load
 from tests.test_fast_check import Records, core  # noqa: F401 (the fixture)
 
 KEY_USE = ("key-use-vs-destroy", "cache-vs-use", "copy-chain", "close-in-use")

@@ -1,4 +1,4 @@
-"""Fault injection (--faults storage/alloc/mutex) and the fault rules (scenarios/model_faults.py).
+"""Fault injection (--faults storage/alloc/mutex) and the fault rules (scenarios/model/faults.py).
 
 For each fault kind: a scenario of the catalogue runs on stock 3.6.6 with no unexpected failure,
 and the checker both accepts hand-made histories of correct handling and rejects hand-made
@@ -10,12 +10,13 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog, runner
-from scenarios.check import check_file
-from scenarios.final_state import config_problems, problems
-from scenarios.history import load
-from scenarios.model_faults import FaultRules, kinds
-from scenarios.runner import run_scenario
+from scenarios import catalog
+from scenarios.campaign import runner
+from scenarios.checker.check import check_file
+from scenarios.checker.final_state import config_problems, problems
+from scenarios.history.reader import load
+from scenarios.model.faults import FaultRules, kinds
+from scenarios.campaign.runner import run_scenario
 from tests.stress_env import mutant_build, stock_build
 
 AES = {"type": 0x2400, "bits": 128, "usage": 0x3, "alg": 0}   # EXPORT | COPY

@@ -1,9 +1,9 @@
 """The key-store configuration in the header decides whether INSUFFICIENT_MEMORY is legitimate."""
 import random
 
-from scenarios import final_state
-from scenarios.final_state import config_problems
-from scenarios.history import CREATE_OPS, Call, History
+from scenarios.checker import final_state
+from scenarios.checker.final_state import config_problems
+from scenarios.history.reader import CREATE_OPS, Call, History
 
 
 def _history(kind, faults_spec):

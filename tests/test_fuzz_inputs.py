@@ -22,8 +22,10 @@ import tempfile
 
 import pytest
 
-from scenarios import check, cli, fast_check
-from scenarios.history import HistoryError
+from scenarios.checker import check
+from scenarios.cli import dispatch as cli
+from scenarios.checker import fast_check
+from scenarios.history.reader import HistoryError
 from tests.stress_env import REPO, RUN_PY, run_lines, stock_build
 
 FIXTURES = [os.path.join(REPO, "tests", "histories", name) for name in

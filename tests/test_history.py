@@ -1,10 +1,10 @@
-"""scenarios/history.py: loading and validating history files."""
+"""scenarios/history/reader.py: loading and validating history files."""
 import json
 import os
 
 import pytest
 
-from scenarios.history import HistoryError, load, parse
+from scenarios.history.reader import HistoryError, load, parse
 
 HISTORIES = os.path.join(os.path.dirname(__file__), "histories")
 HEADER = {"format": "psa-stress-history", "version": 1,

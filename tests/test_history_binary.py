@@ -1,4 +1,4 @@
-"""scenarios/history_binary.py: the binary history form, its layout table, crashes, conversion.
+"""scenarios/history/binary.py: the binary history form, its layout table, crashes, conversion.
 
 Unit tests write binary histories by hand (with a layout that differs from the driver's, to prove
 the reader follows header.json); end-to-end tests let the real driver write them, complete and
@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from scenarios.check import check_file
-from scenarios.history import HistoryError, load, parse
-from scenarios.history_binary import THREAD_MAGIC, to_jsonl
+from scenarios.checker.check import check_file
+from scenarios.history.reader import HistoryError, load, parse
+from scenarios.history.binary import THREAD_MAGIC, to_jsonl
 from tests.stress_env import stock_build
 
 PAGE = 64

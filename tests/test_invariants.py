@@ -1,4 +1,4 @@
-"""The inside invariants (harness/inspect.c) and the final-state check (scenarios/final_state.py)
+"""The inside invariants (harness/inside/inspect.c) and the final-state check (scenarios/checker/final_state.py)
 fire on known-bad inputs, and stay quiet on stock 3.6.6.
 
 One mutated copy of 3.6.6 carries one mutation per invariant, each active only when the
@@ -11,8 +11,9 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog, final_state
-from scenarios.runner import INVARIANT_EXIT_CODE, run_scenario
+from scenarios import catalog
+from scenarios.checker import final_state
+from scenarios.campaign.runner import INVARIANT_EXIT_CODE, run_scenario
 from tests.stress_env import mutant_build, stock_build
 
 GUARD = ('#include "common.h"\n',

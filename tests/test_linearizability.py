@@ -1,10 +1,10 @@
-"""scenarios/linearizability.py against a toy register model and a brute-force oracle."""
+"""scenarios/checker/linearizability.py against a toy register model and a brute-force oracle."""
 import itertools
 import random
 
 import pytest
 
-from scenarios.linearizability import OK, UNKNOWN, VIOLATION, check, check_partition
+from scenarios.checker.linearizability import OK, UNKNOWN, VIOLATION, check, check_partition
 
 
 class Op:

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from scenarios import catalog
-from scenarios.runner import run_scenario
+from scenarios.campaign.runner import run_scenario
 from tests.stress_env import stock_build
 from tests.test_nemesis import drive, summary
 

@@ -1,14 +1,16 @@
-"""scenarios/model.py: PSA rules, static checks, copy candidates and read-only exports."""
+"""scenarios/model/key_store.py: PSA rules, static checks, copy candidates and read-only exports."""
 import json
 import os
 
 import pytest
 
-from scenarios import check, model, model_use
-from scenarios import history as history_format
-from scenarios.check import check_history
-from scenarios.history import parse
-from scenarios.model import KeyStoreModel, static_problem
+from scenarios.checker import check
+from scenarios.model import key_store as model
+from scenarios.model import key_use as model_use
+from scenarios.history import reader as history_format
+from scenarios.checker.check import check_history
+from scenarios.history.reader import parse
+from scenarios.model.key_store import KeyStoreModel, static_problem
 
 VOL = 0x40000000
 K1, K2, K3 = VOL + 1, VOL + 2, VOL + 3
@@ -217,7 +219,7 @@ def test_describe_state_and_explain_name_the_key():
     assert "export(0x40000001) -> SUCCESS" in model.explain(state, export)
 
 
-# ---- key use, the key cache, export_public, derive_from (scenarios/model_use.py) -------------
+# ---- key use, the key cache, export_public, derive_from (scenarios/model/key_use.py) -------------
 # Hand-made histories tests/histories/cov_*: each "ok" one must be linearizable and each
 # "violation" one must be reported, with the reason named here.
 

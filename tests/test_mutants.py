@@ -8,9 +8,10 @@ import os
 import pytest
 
 from mutants.catalog import MUTANTS
-from scenarios import catalog, mutants
-from scenarios.runner import run_scenario
-from scenarios.source import SetupError
+from scenarios import catalog
+from scenarios.selftest import mutants
+from scenarios.campaign.runner import run_scenario
+from scenarios.setup.source import SetupError
 from tests.stress_env import mutant_build, stock_tree
 
 # mutant id -> (scenario, engine, seed, calls): a run that detects it

@@ -11,8 +11,10 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog, check, nemesis
-from scenarios.runner import run_scenario
+from scenarios import catalog
+from scenarios.checker import check
+from scenarios.campaign import driver_output as nemesis
+from scenarios.campaign.runner import run_scenario
 from tests.stress_env import mutant_build, stock_build
 from tests.test_oracles_e2e import UNLOCKED_RESERVE
 
@@ -98,7 +100,7 @@ def test_replay_with_other_seed_is_refused(tmp_path):
 
 
 def nemesis_exit(name):
-    header = open(os.path.join(os.path.dirname(__file__), "..", "harness", "nemesis.h"),
+    header = open(os.path.join(os.path.dirname(__file__), "..", "harness", "nemesis", "nemesis.h"),
                   encoding="utf-8").read()
     for line in header.splitlines():
         if line.startswith(f"#define NEMESIS_EXIT_{name} "):

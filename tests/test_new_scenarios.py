@@ -11,9 +11,10 @@ import os
 
 import pytest
 
-from scenarios import catalog, runner
-from scenarios.build import ensure_built
-from scenarios.source import check_tree
+from scenarios import catalog
+from scenarios.campaign import runner
+from scenarios.setup.build import ensure_built
+from scenarios.setup.source import check_tree
 from tests.stress_env import mutated_copy, quiet, run_lines, stock_build
 
 RANDOM = ["--sched", "random"]
@@ -161,7 +162,7 @@ def test_full_cache_pinned_catches_a_pinned_slot_recycled_and_eviction_scenarios
 
 @pytest.mark.slow
 def test_a_pinner_reports_a_status_its_release_may_not_return(tmp_path):
-    """The pinners' own oracle (harness/pinner.h), seen without TSan's exit code in front."""
+    """The pinners' own oracle (harness/nemesis/pinner.h), seen without TSan's exit code in front."""
     build = mutant_build(tmp_path, PINNED_CACHE_RECYCLED, "plain-static16")
     result = run(build, "full-cache-pinned", tmp_path, seed=1)
     invariants = [f for f in result.failures if f.kind == "invariant"]

@@ -1,14 +1,17 @@
-"""One model: the rules live in the Python tables of scenarios/model.py, and every checker path
+"""One model: the rules live in the Python tables of scenarios/model/key_store.py, and every checker path
 reads them -- the Python checker, the C fast path (whose (operation, status) table
-scenarios/fast_check.py derives from the model at each check) and the final-state settling
-(scenarios/final_state.py asks the model which calls create or remove). A rule changed in one
+scenarios/checker/fast_check.py derives from the model at each check) and the final-state settling
+(scenarios/checker/final_state.py asks the model which calls create or remove). A rule changed in one
 place changes every path: here a deliberately wrong rule (a successful export needs an ABSENT
 key) must make all of them reject a history they accepted."""
 import pytest
 
-from scenarios import catalog, check, fast_check, final_state
-from scenarios import model as psa
-from scenarios.job import Job
+from scenarios import catalog
+from scenarios.checker import check
+from scenarios.checker import fast_check
+from scenarios.checker import final_state
+from scenarios.model import key_store as psa
+from scenarios.campaign.job import Job
 from tests.stress_env import stock_build
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@
 import pytest
 
 from scenarios import catalog
-from scenarios.build import ensure_built
-from scenarios.runner import run_scenario
+from scenarios.setup.build import ensure_built
+from scenarios.campaign.runner import run_scenario
 from tests.stress_env import apply_edit, mutated_tree, quiet, run_py, stock_build
 
 UNLOCKED_RESERVE = (

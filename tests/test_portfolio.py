@@ -1,12 +1,13 @@
-"""The default job's portfolio (scenarios/portfolio.py): it covers the whole catalogue, every
+"""The default job's portfolio (scenarios/campaign/portfolio.py): it covers the whole catalogue, every
 family early, every scenario x engine pair once before any twice; --scenarios and --sched
 narrow it. Known-bad inputs: an unknown engine, an engine no chosen scenario can run under."""
 import dataclasses
 
 import pytest
 
-from scenarios import catalog, portfolio
-from scenarios.source import SetupError
+from scenarios import catalog
+from scenarios.campaign import portfolio
+from scenarios.setup.source import SetupError
 
 
 def _take(plan, runs):

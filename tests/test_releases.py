@@ -11,25 +11,25 @@ import re
 import pytest
 
 from scenarios import catalog
-from scenarios.build import Variant, configure, first_error, scenario_operations, unsupported
-from scenarios.source import check_tree
+from scenarios.setup.build import Variant, configure, first_error, scenario_operations, unsupported
+from scenarios.setup.source import check_tree
 from tests.stress_env import REPO, mutated_copy, quiet, run_py, stock_build
 
 MAKE_OUTPUT = f"""\
 [ 31%] Building C object CMakeFiles/stress_mbedcrypto.dir/work/t/library/error.c.o
-[ 32%] Building C object CMakeFiles/stress_mbedcrypto.dir/harness/core/slot_walk.c.o
-{REPO}/harness/inspect.c:123:24: error: no member named 'var' in 'psa_key_slot_t'
+[ 32%] Building C object CMakeFiles/stress_mbedcrypto.dir/harness/inside/slot_walk.c.o
+{REPO}/harness/inside/inspect.c:123:24: error: no member named 'var' in 'psa_key_slot_t'
     if (slot->var.occupied.registered_readers != 0) {{
         ~~~~  ^
-{REPO}/harness/inspect.c:160:30: error: no member named 'var' in 'psa_key_slot_t'
+{REPO}/harness/inside/inspect.c:160:30: error: no member named 'var' in 'psa_key_slot_t'
 2 errors generated.
-make[2]: *** [CMakeFiles/psa-stress.dir/build.make:90: CMakeFiles/psa-stress.dir/harness/inspect.c.o] Error 1
+make[2]: *** [CMakeFiles/psa-stress.dir/build.make:90: CMakeFiles/psa-stress.dir/harness/inside/inspect.c.o] Error 1
 make[1]: *** [CMakeFiles/Makefile2:120: CMakeFiles/psa-stress.dir/all] Error 2
 """
 
 
 def test_first_error_is_the_first_compiler_error():
-    assert first_error(MAKE_OUTPUT) == ("harness/inspect.c:123: no member named 'var' in "
+    assert first_error(MAKE_OUTPUT) == ("harness/inside/inspect.c:123: no member named 'var' in "
                                         "'psa_key_slot_t'")
     gcc = "/tmp/t/library/x.c:7:1: fatal error: psa/crypto.h: No such file or directory"
     assert first_error(gcc) == "/tmp/t/library/x.c:7: psa/crypto.h: No such file or directory"

@@ -13,11 +13,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from scenarios import catalog, check, report, signatures
-from scenarios.job import Job
+from scenarios import catalog, report
+from scenarios.checker import check
+from scenarios.campaign import signatures
+from scenarios.campaign.job import Job
 from scenarios.report import summary
-from scenarios.runner import Failure, RunResult
-from scenarios.source import SetupError
+from scenarios.campaign.runner import Failure, RunResult
+from scenarios.setup.source import SetupError
 from tests.stress_env import REPO, stock_build, stock_tree
 
 CANARY_SIGNATURE = "tsan data race: canary_main | canary_main"
@@ -73,7 +75,7 @@ def test_canary_report_has_its_signature_and_two_stacks(runs):
     assert failure["signature"] == CANARY_SIGNATURE
     stacks = signatures.access_stacks(failure["details"])
     assert len(stacks) == 2
-    assert all(stack.frames[0].file.endswith("harness/canary.c") for stack in stacks)
+    assert all(stack.frames[0].file.endswith("harness/driver/canary.c") for stack in stacks)
 
 
 def test_signature_ignores_addresses_threads_and_lines_but_not_functions(runs):
@@ -107,7 +109,7 @@ def test_known_signatures_mark_failures_known_and_the_run_clean(runs, tmp_path):
 def test_violation_signature_names_the_root_cause(runs):
     """The blamed call's operation and status and the model rule it breaks: one bug, one id."""
     assert runs[2]["failures"][0]["signature"] == \
-        "violation linearizability: destroy -> SUCCESS breaks rule destroy (scenarios/model.py)"
+        "violation linearizability: destroy -> SUCCESS breaks rule destroy (scenarios/model/key_store.py)"
     older = {"kind": "linearizability", "message": "t1#0 destroy(0x1) -> SUCCESS is impossible",
              "window": [{"text": "t1#0 destroy(0x1) -> SUCCESS", "op": "destroy",
                          "status": "SUCCESS"}]}
@@ -139,7 +141,7 @@ def test_sarif_has_one_result_per_sanitizer_signature_with_two_thread_flows(writ
     flows = result["codeFlows"][0]["threadFlows"]
     assert len(flows) == 2
     artifact = result["locations"][0]["physicalLocation"]["artifactLocation"]
-    assert artifact == {"uri": "harness/canary.c", "uriBaseId": "PSA_STRESS_ROOT"}
+    assert artifact == {"uri": "harness/driver/canary.c", "uriBaseId": "PSA_STRESS_ROOT"}
 
 
 def test_sarif_fingerprints_are_stable_across_runs(tmp_path):

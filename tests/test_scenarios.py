@@ -4,7 +4,7 @@ of the fastest scenarios makes hundreds of thousands of calls, which only length
 import pytest
 
 from scenarios import catalog
-from scenarios.runner import run_scenario
+from scenarios.campaign.runner import run_scenario
 from tests.stress_env import stock_build
 
 pytestmark = pytest.mark.slow     # every test drives the driver for seconds

@@ -1,9 +1,9 @@
-"""run.py mutants measures the default job as a user runs it (scenarios/mutants.py
+"""run.py mutants measures the default job as a user runs it (scenarios/selftest/mutants.py
 measure_default_job): a detection is a NEW FAILURE line and exit 1, timed from the build's end;
 a run that reports but exits after its budget + 10 s is counted late; stock's row is the false
 positive row. The outcomes of run.py are faked here (the real job runs in bench and in
 test_oracles_e2e)."""
-from scenarios import mutants
+from scenarios.selftest import mutants
 
 
 def _fake(monkeypatch, outcomes):

@@ -1,4 +1,4 @@
-"""The default job's session (scenarios/session.py, scenarios/commands.py) with a fake driver:
+"""The default job's session (scenarios/campaign/session.py, scenarios/cli/commands.py) with a fake driver:
 the budget is a wall-clock cap even when checking is slow, every ending (SIGINT, SIGTERM, a
 full disk, a harness error) leaves a report of the runs done, output stays bounded, and a new
 failure is printed the moment its run is checked.
@@ -12,10 +12,13 @@ import time
 
 import pytest
 
-from scenarios import cli, commands, runner, session
-from scenarios.build import Build, Variant
-from scenarios.history_format import OPS
-from scenarios.runner import Failure, RunResult
+from scenarios.cli import dispatch as cli
+from scenarios.cli import commands
+from scenarios.campaign import runner
+from scenarios.campaign import session
+from scenarios.setup.build import Build, Variant
+from scenarios.history.schema import OPS
+from scenarios.campaign.runner import Failure, RunResult
 
 SLOW_CHECK_RATIO = 3.0       # the fake oracle: checking takes 3 s per stress second
 CAPABILITIES = {"mbedtls_version": "3.6.6", "key_store": {"kind": "dynamic", "slot_count": 32},
@@ -62,7 +65,7 @@ class FakeDriver:
 def fake(monkeypatch, tmp_path):
     def install(**options):
         driver = FakeDriver(**options)
-        monkeypatch.setattr("scenarios.job.run_scenario", driver)
+        monkeypatch.setattr("scenarios.campaign.job.run_scenario", driver)
         monkeypatch.setattr(commands, "find_tree", lambda *a, **k: FakeTree())
         monkeypatch.setattr(session, "ensure_built", lambda variant, tree, log=None:
                             Build(Variant.parse(variant), str(tmp_path / "build"),
@@ -151,7 +154,7 @@ def test_a_pair_the_driver_refuses_is_skipped_with_its_reason(fake, tmp_path, mo
                                            "error: no psa_random_reseed in this tree"))
             return result
         return driver(build, scenario, seed, seconds, directory, *args, **kwargs)
-    monkeypatch.setattr("scenarios.job.run_scenario", refusing)
+    monkeypatch.setattr("scenarios.campaign.job.run_scenario", refusing)
     assert cli.main(["run", "--budget", "8", "--reports-dir", str(tmp_path),
                      "--scenarios", "volatile-churn,derive-copy", "--run-seconds", "0.5"]) == 0
     data, _ = _summary(tmp_path)

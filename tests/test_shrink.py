@@ -15,9 +15,11 @@ import subprocess
 
 import pytest
 
-from scenarios import catalog, repro, schedule
-from scenarios.job import Job
-from scenarios.shrink import Shrinker, reducers, signatures_of
+from scenarios import catalog
+from scenarios.campaign import repro
+from scenarios.campaign import schedule
+from scenarios.campaign.job import Job
+from scenarios.campaign.shrink import Shrinker, reducers, signatures_of
 from tests.stress_env import run_py, stock_build
 from tests.test_reports import CANARY_SIGNATURE
 

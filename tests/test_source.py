@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from scenarios.source import SetupError, check_tree, debian_archive_uri
+from scenarios.setup.source import SetupError, check_tree, debian_archive_uri
 from tests.stress_env import run_py, stock_tree
 
 

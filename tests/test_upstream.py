@@ -1,4 +1,4 @@
-"""Upstream's own threaded suites as a second detector (scenarios/upstream.py, run.py mutants
+"""Upstream's own threaded suites as a second detector (scenarios/selftest/upstream.py, run.py mutants
 --upstream): they pass on the stock tree (their false-positive row), catch a mutant that breaks
 key creation, miss a mutant that only matters in the static key store, and a tree without the
 test framework is refused with one line.
@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from scenarios import mutants, upstream
+from scenarios.selftest import mutants
+from scenarios.selftest import upstream
 from scenarios.report.matrix import matrix_html, matrix_markdown
 from tests.stress_env import REPO, run_py, stock_tree
 

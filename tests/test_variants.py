@@ -10,7 +10,7 @@ dynamic-store scenarios run clean on stock 3.6.6.
 import pytest
 
 from scenarios import catalog
-from scenarios.runner import run_scenario
+from scenarios.campaign.runner import run_scenario
 from tests.stress_env import run_lines, stock_build
 
 pytestmark = pytest.mark.slow     # every test drives the driver for seconds

@@ -16,7 +16,7 @@
 #define MBEDTLS_PSA_ITS_FILE_C
 
 /* Run-time calloc/free hooks (mbedtls_platform_set_calloc_free) for the nemesis's allocation
- * faults (harness/faults.h); without faults they are libc's calloc and free. */
+ * faults (harness/nemesis/faults.h); without faults they are libc's calloc and free. */
 #define MBEDTLS_PLATFORM_MEMORY
 
 /* Not thread safe upstream (shared transaction state): never part of a stress build. */

@@ -6,7 +6,7 @@ import json
 import os
 
 from scenarios.report import junit, page, sarif, summary
-from scenarios.source import REPO, SetupError
+from scenarios.setup.source import REPO, SetupError
 
 REPORTS_DIR = os.path.join(REPO, "reports")
 FILES = {"summary.md": summary.markdown, "index.html": page.render, "junit.xml": junit.render,

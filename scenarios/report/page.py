@@ -7,7 +7,7 @@ covered), then every run. A short inline script counts the timeline bars the bro
 import math
 from html import escape
 
-from scenarios import coverage
+from scenarios.checker import coverage
 
 from scenarios.report.timeline import svg
 

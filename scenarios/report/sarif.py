@@ -9,8 +9,8 @@ MBEDTLS_ROOT), the harness's files relative to this repository (PSA_STRESS_ROOT)
 import json
 import os
 
-from scenarios.signatures import Frame, Stack, top_frame
-from scenarios.source import REPO
+from scenarios.campaign.signatures import Frame, Stack, top_frame
+from scenarios.setup.source import REPO
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT = "psaStressSignature/v1"

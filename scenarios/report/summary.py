@@ -4,10 +4,10 @@ import datetime
 import json
 import os
 
-from scenarios import coverage
-from scenarios.job import Job
-from scenarios.signatures import deduplicate, failure_signature, signature_id
-from scenarios.source import SetupError
+from scenarios.checker import coverage
+from scenarios.campaign.job import Job
+from scenarios.campaign.signatures import deduplicate, failure_signature, signature_id
+from scenarios.setup.source import SetupError
 
 FORMAT = "psa-stress-report"
 VERSION = 2

@@ -1,0 +1,279 @@
+"""The checker's accept-only fast path: the C core (harness/checker/) on a binary history.
+
+Public API::
+
+    run_core(path) -> CoreAnswer | None   # None: no library, or not a complete binary history
+    CoreAnswer: ok (bool), calls, keys (partitions), seconds, why (reason when not ok),
+                weakened ([{key, reason}]: keys checked by an approximation, as Python's)
+    fast_ok(path) -> CoreAnswer | None    # the answer only when it is ok
+    library() -> ctypes.CDLL | None       # the core, built on demand (cached)
+
+The core answers "ok" only when every call is statically clean and every key's sub-history is
+linearizable under the model for the operations it covers (creates, including copy, derive and
+derive_from with HKDF-SHA-256 recomputed in C; destroy, export, get_attributes, purge, open,
+close); anything else (another operation, a pending call, an unexpected status, a violation, a
+segment too big to search) is "undecided" and ``scenarios.checker.check`` then runs the Python checker,
+which also writes every explanation. Which (operation, status) means which model rule is
+computed here by asking model/key_store.py itself (``_entry``: ``static_problem`` and ``_key_ops`` of a
+sample call), so the two cannot drift apart on what is legitimate. ``PSA_STRESS_FAST_CHECK=0``
+disables the fast path; ``PSA_STRESS_FAST_CHECK=/path/libpsa_stress_checker_core.so`` uses
+that library.
+"""
+import ctypes
+import glob
+import os
+import subprocess
+import time
+
+from scenarios.history import binary as history_binary
+from scenarios.model import key_store as psa
+from scenarios.model import materials
+from scenarios.model import key_use as model_use
+from scenarios.history.reader import CREATE_OPS, Call, HistoryError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CORE_DIR = os.path.join(REPO, "harness", "checker")
+TARGET = "psa_stress_checker_core"
+VERSION = 4       # checker_core.h CORE_VERSION, and the layout of the configuration below
+MAX_OPS, MAX_FIELDS, CFG_FIELDS = 64, 24, 9
+# record fields in the order of core.h's enum field, with the type the core reads (salt and the
+# key uses' fields may be absent: then the operations that read them are left to Python)
+FIELDS = (("call", "u64"), ("ret", "u64"), ("seq", "u32"), ("thread", "u16"), ("op", "u8"),
+          ("status", "i32"), ("key", "u32"), ("out_key", "u32"), ("attrs.lifetime", "u32"),
+          ("attrs.id", "u32"), ("attrs.type", "u16"), ("attrs.bits", "u16"),
+          ("attrs.usage", "u32"), ("attrs.alg", "u32"), ("material", "bytes"),
+          ("material_len", "u8"), ("salt", "bytes"), ("input", "bytes"), ("input_len", "u8"),
+          ("mid", "u64"), ("stage", "u8"))
+OPTIONAL_FIELDS = {"salt", "input", "input_len", "mid", "stage"}
+# checker_core.h: variants, key actions (CORE_*), create actions (MAKE_*), checks (CHECK_*)
+(VOLATILE_ID, PERSISTENT_ID, ID_ZERO, VOLATILE_CREATE, PERSISTENT_CREATE) = range(5)
+(NOOP, _CREATE, PRESENT, ABSENT, DESTROY, EXPORT, EXPORT_DENIED, ATTRIBUTES, COPY_SOURCE,
+ COPY_DENIED, COPY_BAD_ARG, DERIVE_SOURCE, DERIVE_DENIED, USE, USE_REJECTED, USE_DENIED,
+ PUBLIC_REFUSED, SIGNED, EXPORT_PUBLIC) = range(19)
+# checker_core.h USE_*: the key uses the core recomputes (model_use.USES)
+USE_KINDS = {op: kind for kind, op in enumerate(
+    ("sign", "verify", "cipher_encrypt", "cipher_decrypt", "mac", "mac_multipart",
+     "aead_encrypt", "aead_decrypt"), start=1)}
+MAKES = {"import": 1, "generate": 2, "derive": 3, "copy": 4, "derive_from": 5}
+MAKE_NONE, MAKE_PRESENT = 0, 6
+# core_check's out[] (checker_core.h): records, keys, n, then n keys checked by an approximation
+OUT_WEAK, OUT_WEAK_IDS, CORE_OUT = 2, 3, 3 + 4096
+WEAK_REASONS = {1: materials.ANY_KEY, 2: materials.SEVERAL_SOURCES,
+                3: materials.SEVERAL_INSTANCES, 4: materials.UNBOUND_USE}
+CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY, CHECK_MULTIPART = range(4)
+_KEY_ACTIONS = {psa._present: PRESENT, psa._absent: ABSENT, psa._destroy: DESTROY,
+                psa._export: EXPORT, psa._export_denied: EXPORT_DENIED,
+                psa._attributes: ATTRIBUTES, psa._copy_source: COPY_SOURCE,
+                psa._copy_denied: COPY_DENIED, psa._copy_bad_argument: COPY_BAD_ARG,
+                model_use._derive_source: DERIVE_SOURCE, model_use._derive_denied: DERIVE_DENIED,
+                model_use._use: USE, model_use._use_rejected: USE_REJECTED,
+                model_use._use_denied: USE_DENIED,
+                model_use._export_public_refused: PUBLIC_REFUSED, model_use._signed: SIGNED,
+                model_use._export_public: EXPORT_PUBLIC}
+# the record fields (or header constants) the core reads each operation's inputs from
+_MATERIAL = ("cut", ("material", "material_len"))
+_INPUT = ("input", False, ("cut", ("input", "input_len")))
+_USE_INPUTS = (_INPUT, ("material", True, _MATERIAL))
+_INPUTS = {"import": (("material", False, _MATERIAL),),
+           "export": (("material", True, _MATERIAL),),
+           "derive": (("salt", False, ("bytes", "salt")), ("secret", False, "const"),
+                      ("info", False, "const")),
+           "derive_from": (("salt", False, ("bytes", "salt")), ("info", False, "const")),
+           "export_public": (("material", True, _MATERIAL),),
+           "sign": _USE_INPUTS, "cipher_encrypt": _USE_INPUTS, "cipher_decrypt": _USE_INPUTS,
+           "mac": _USE_INPUTS, "verify": (("hash", False, "const"), _INPUT),
+           "aead_encrypt": (("nonce", False, "const"),) + _USE_INPUTS,
+           "aead_decrypt": (("nonce", False, "const"),) + _USE_INPUTS,
+           "mac_multipart": (("message", False, "const"), ("material", True, _MATERIAL),
+                             ("mid", False, ("int", "mid")), ("stage", False, ("int", "stage")))}
+# the constants passed to the core, in checker_core.h's order (CFG_SECRET_LEN ...)
+_CONSTANTS = (("derive", "secret"), ("derive", "info"), ("derive_from", "info"),
+              ("verify", "hash"), ("aead_encrypt", "nonce"), ("mac_multipart", "message"))
+_loaded = []
+
+
+class CoreAnswer:
+    __slots__ = ("ok", "calls", "keys", "seconds", "why", "weakened")
+
+    def __init__(self, ok, calls, keys, seconds, why, weakened=()):
+        self.ok = ok
+        self.calls = calls
+        self.keys = keys
+        self.seconds = seconds
+        self.why = why
+        self.weakened = [{"key": value & 0xFFFFFFFF, "reason": WEAK_REASONS[value >> 32]}
+                         for value in weakened]   # as check.CheckResult.weakened
+
+
+def _sample(op, status, variant, out_key=0):
+    """A call of ``op`` returning ``status`` for ``variant`` (its id's range, or a create's
+    lifetime), with every argument any operation has."""
+    persistent = variant in (PERSISTENT_ID, PERSISTENT_CREATE)
+    key = (psa.VOLATILE_MIN + 1, 1, 0, 2, 2)[variant]
+    args = {"key": key, "src": key, "lifetime": int(persistent), "id": int(persistent),
+            "type": 0x2400, "bits": 128, "usage": 1, "alg": 0, "material": "00" * 16,
+            "secret": "00", "salt": "00", "info": "00", "kdf": "HKDF-SHA256", "input": "00",
+            "hash": "00", "nonce": "00", "message": "00", "mid": 2, "stage": 1}
+    created = 1 if persistent else psa.VOLATILE_MIN + 1
+    out = {"key": (created if op in CREATE_OPS else key) + out_key, "material": "00",
+           "lifetime": 0, "id": key, "type": 0x2400, "bits": 128, "usage": 1, "alg": 0}
+    return Call(0, 0, op, 1, 3, status, args, out if status == "SUCCESS" else {}, 0)
+
+
+def _entry(op, status, variant):
+    """(key action, create action, check) of the core for ``op`` returning ``status`` (model
+    _key_ops and static_problem), or None: undecided."""
+    call = _sample(op, status, variant)
+    if status in psa.STORAGE_ERRORS:   # legitimate only under storage faults (model/faults.py)
+        return None
+    try:
+        if psa.static_problem(call) is not None:
+            return None
+        key_ops = psa._key_ops(call)
+        wrong_handle = psa.static_problem(_sample(op, status, variant, out_key=1))
+    except (KeyError, TypeError, ValueError):      # an operation the core cannot read
+        return None
+    key_action, make = NOOP, MAKE_NONE
+    for key_op in key_ops:
+        if op in CREATE_OPS and not key_op.role.endswith(("(source)", "(secret)")):
+            if key_op.rule is psa._create and key_op.key == call.out["key"]:
+                make = MAKES[op]
+            elif key_op.rule is psa._present and key_op.key == call.args["id"]:
+                make = MAKE_PRESENT
+            else:
+                return None
+        elif key_op.rule in _KEY_ACTIONS and key_op.key == call.args["key"]:
+            key_action = _KEY_ACTIONS[key_op.rule]
+        else:
+            return None
+    if make not in (MAKE_NONE, MAKE_PRESENT):
+        check = CHECK_CREATED_ID
+    elif op == "mac_multipart":
+        check = CHECK_MULTIPART
+    else:
+        check = CHECK_SAME_KEY if wrong_handle else CHECK_NONE
+    flag, key_type = model_use.USES[op][:2] if op in model_use.USES else (0, 0)
+    return key_action, make, check, USE_KINDS.get(op, 0), flag, key_type
+
+
+def _inputs(layout, constants):
+    """The operations whose inputs the core can read, and the bytes of the constants of
+    ``_CONSTANTS`` (None when absent)."""
+    readable, found = set(), {}
+    for op, needs in _INPUTS.items():
+        try:
+            sources = [history_binary._field_of(name, is_out, want[0] != "int", layout, op,
+                                                constants) for name, is_out, want in needs]
+        except HistoryError:
+            continue
+        if all(want == "const" and kind == "const" or (kind, source) == want
+               for (_, _, want), (kind, source) in zip(needs, sources)):
+            readable.add(op)
+            found.update({(op, name): bytes.fromhex(source)
+                          for (name, _, want), (_, source) in zip(needs, sources)
+                          if want == "const"})
+    if found.get(("aead_decrypt", "nonce")) != found.get(("aead_encrypt", "nonce")):
+        readable.discard("aead_decrypt")    # the core reads one nonce for both
+    return readable, [found.get(name) for name in _CONSTANTS]
+
+
+def _config(binary):
+    """(the core's int64 configuration array, the constants' bytes) from header.json's
+    ``binary``, or None."""
+    layout = history_binary._Layout(binary)
+    parts = _inputs(layout, binary.get("constants") or {})
+    config = [VERSION, layout.size, layout.page] + [-1 if p is None else len(p)
+                                                    for p in parts[1]]
+    for name, kind in FIELDS:
+        offset, size, actual = layout.fields.get(name, (0, 0, kind))
+        if actual != kind or (size == 0 and name not in OPTIONAL_FIELDS):
+            return None
+        config += [offset, size]
+    config += [0, 0] * (MAX_FIELDS - len(FIELDS))
+    if config[CFG_FIELDS] != 0:   # the call stamp is the record's first field (history_binary)
+        return None
+    for code, op in enumerate(layout.ops[:MAX_OPS]):
+        if op in _INPUTS and op not in parts[0]:
+            continue
+        variants = (VOLATILE_CREATE, PERSISTENT_CREATE) if op in CREATE_OPS else \
+            (VOLATILE_ID, PERSISTENT_ID, ID_ZERO)
+        for status_code, status in layout.statuses.items():
+            for variant in variants:
+                entry = _entry(op, status, variant) if -255 <= status_code <= 0 else None
+                if entry is not None:
+                    config += [code, status_code, variant, *entry]
+    return config, b"".join(p for p in parts[1] if p is not None)
+
+
+def library():
+    """The core's shared library (found under build/, or built there), or None."""
+    if not _loaded:
+        _loaded.append(_load())
+    return _loaded[0]
+
+
+def _fresh_library():
+    newest = max(os.path.getmtime(os.path.join(CORE_DIR, name)) for name in os.listdir(CORE_DIR))
+    for path in glob.glob(os.path.join(REPO, "build", "*", f"lib{TARGET}.so")):
+        if os.path.getmtime(path) >= newest:
+            return path
+    return None
+
+
+def _load():
+    setting = os.environ.get("PSA_STRESS_FAST_CHECK", "")
+    if setting == "0":
+        return None
+    try:
+        path = setting or _fresh_library()
+        if path is None:
+            for cache in sorted(glob.glob(os.path.join(REPO, "build", "*", "CMakeCache.txt"))):
+                subprocess.run(["cmake", "--build", os.path.dirname(cache), "--target", TARGET],
+                               capture_output=True, timeout=300, check=False)
+                path = _fresh_library()
+                if path is not None:
+                    break
+        if path is None:
+            return None
+        lib = ctypes.CDLL(path)
+        lib.core_check.restype = ctypes.c_int
+        lib.core_check.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int,
+                                   ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                   ctypes.c_int64, ctypes.POINTER(ctypes.c_int64),
+                                   ctypes.c_char_p, ctypes.c_size_t]
+        return lib
+    except (OSError, subprocess.SubprocessError, AttributeError):
+        return None
+
+
+def run_core(path):
+    """The core's answer on the binary history ``path``; None when it cannot be asked (no
+    library, not binary, bad or incomplete history: Python reports those)."""
+    started = time.perf_counter()
+    lib = library()
+    if lib is None or not history_binary.is_binary(path):
+        return None
+    try:
+        history = history_binary.open_binary(path)    # header.json, layout, end.json checked
+        end = history_binary._read_json(os.path.join(path, "end.json"), "end.json")["end"]
+        config = _config(history.header["binary"])
+    except (HistoryError, KeyError, TypeError, OSError):
+        return None
+    records = end.get("records") if type(end) is dict else None
+    if not history.complete or config is None or type(records) is not int:
+        return None
+    threads = sorted(name for name in os.listdir(path) if name.startswith("thread-"))
+    paths = (ctypes.c_char_p * max(len(threads), 1))(
+        *[os.fsencode(os.path.join(path, name)) for name in threads])
+    out, why = (ctypes.c_int64 * CORE_OUT)(), ctypes.create_string_buffer(256)
+    config, consts = config
+    ok = lib.core_check((ctypes.c_int64 * len(config))(*config), len(config), consts, paths,
+                        len(threads), records, out, why, len(why))
+    weak = out[OUT_WEAK_IDS:OUT_WEAK_IDS + out[OUT_WEAK]]
+    return CoreAnswer(ok == 1, out[0], out[1], time.perf_counter() - started,
+                      why.value.decode(errors="replace"), weak)
+
+
+def fast_ok(path):
+    answer = run_core(path)
+    return answer if answer is not None and answer.ok else None
