@@ -289,6 +289,7 @@ static double run_workers(const options_t *o, worker_t *w, run_t *run)
         options_die(EXIT_RUN_FAILED, "cannot create the start barrier");
     }
     run->o = o;
+    run->reinits = 0;
     if (barrier_period(o) > 0 && !quiesce_init(&run->quiesce, (unsigned) o->threads,
                                                check_at_barrier)) {
         options_die(EXIT_RUN_FAILED, "cannot create the quiescent barrier");
