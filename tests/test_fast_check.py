@@ -228,13 +228,20 @@ BAD = {
 }
 
 
+STATIC = {"volatile ALREADY_EXISTS", "never-status"}    # static problems: left to Python
+
+
 @pytest.mark.parametrize("name", sorted(BAD))
-def test_hand_made_violations_are_undecided_and_python_explains_them(core, tmp_path, name):
+def test_hand_made_violations_are_found_by_the_core_and_python_explains_them(core, tmp_path,
+                                                                           name):
     path = write_binary(tmp_path / "h", BAD[name], 2)
     answer, verdict = assert_never_wrongly_ok(path)
-    assert not answer.ok and verdict == "violation" and answer.why
-    result = check.check_file(path)
+    assert not answer.ok and verdict == "violation"
+    assert answer.violated == (name not in STATIC) and bool(answer.why) == (name in STATIC)
+    result, python = check.check_file(path, final=False), check.check_history(load(path))
     assert not result.fast_path and result.violations
+    assert [(v.kind, v.key, v.cause, v.window) for v in result.violations] == \
+        [(v.kind, v.key, v.cause, v.window) for v in python.violations]
 
 
 def test_unusual_histories_are_left_to_python(core, tmp_path):

@@ -1,14 +1,16 @@
-/* psa-stress checker core: an ACCEPT-ONLY fast path of the history checker (scenarios/checker/check.py).
+/* psa-stress checker core: the fast path of the history checker (scenarios/checker/check.py).
  *
  * It reads a complete binary history (docs/history-format.md "Binary form"), merges the thread
  * files by call stamp, validates them as scenarios/history/binary.py does, and checks each key id's
  * sub-history for linearizability against the key-store model (scenarios/model/key_store.py): creates
  * (import, generate, derive, copy, derive_from), destroy, export, get_attributes and the key
- * cache (purge, open, close). It answers 1 ("ok": every key linearizable) or 0 ("undecided",
- * with a reason): anything it does not cover (another operation, a pending call, a status
- * outside the table, a static problem, a violation, a segment too big, a state with too many
- * descriptions) is undecided, and Python then checks the history itself. Explanations always
- * come from Python.
+ * cache (purge, open, close), key use. It answers 1 ("ok": every key linearizable), 2 (the
+ * keys whose segment has no linearization, and the material conflicts, each with its culprit:
+ * scenarios/checker/fast_check.py has Python confirm and explain the first of each kind, and counts
+ * the others) or 0 ("undecided", with a reason): anything it does not cover (another
+ * operation, a pending call, a status outside the table, a static problem, a search over its
+ * budget, a state with too many descriptions) is undecided, and Python then checks the history
+ * itself.
  *
  * Which (operation, status) pairs mean which rule is computed by Python from model/key_store.py's own
  * tables (scenarios/checker/fast_check.py) and passed in; rules.c implements the rules themselves.
@@ -44,6 +46,43 @@ int undecided(core_t *c, const char *what, uint64_t stamp)
 {
     snprintf(c->why, c->whylen, "%s (call %llu)", what, (unsigned long long)stamp);
     return 0;
+}
+
+/* The distinct ids, forgotten or not (core.h). */
+int seen_add(core_t *c, uint32_t id)
+{
+    if (2 * (c->nseen + 1) > c->seencap) {
+        size_t cap = c->seencap ? 2 * c->seencap : 4096, old = c->seencap;
+        uint64_t *was = c->seen, *slots = calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return 0;
+        c->seen = slots;
+        c->seencap = cap;
+        c->nseen = 0;
+        for (size_t i = 0; i < old; i++)
+            if (was[i])
+                seen_add(c, (uint32_t)was[i]);
+        free(was);
+    }
+    size_t j = (id * 2654435761u) & (c->seencap - 1);
+    for (; c->seen[j]; j = (j + 1) & (c->seencap - 1))
+        if ((uint32_t)c->seen[j] == id)
+            return 1;
+    c->seen[j] = (uint64_t)1 << 32 | id;
+    c->nseen++;
+    return 1;
+}
+
+int violation(core_t *c, uint32_t id, int kind, const op_t *culprit, uint64_t until)
+{
+    if (c->out[OUT_VIOLATIONS] == CORE_MAX_VIOLATIONS)
+        return undecided(c, "more violations than the core reports", until);
+    int64_t *v = &c->out[OUT_VIOLATION_LIST + VIOLATION_INTS * c->out[OUT_VIOLATIONS]++];
+    v[0] = (int64_t)((uint64_t)kind << 48 | (uint64_t)(culprit ? culprit->action : 0) << 40
+                     | (uint64_t)(culprit ? culprit->opcode : 0) << 32 | id);
+    v[1] = culprit ? culprit->status : 0;
+    v[2] = (int64_t)(until > INT64_MAX ? INT64_MAX : until);
+    return 1;
 }
 
 /* ---- thread files: map, validate, merge by call stamp ---------------------------------- */
@@ -219,6 +258,7 @@ int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *
     c.cfg = cfg;
     c.why = why;
     c.whylen = whylen;
+    c.out = out;
     why[0] = '\0';
     memset(out, 0, CORE_OUT * sizeof *out);
     cursor_t *cur = calloc((size_t)npaths + 1, sizeof *cur);
@@ -251,5 +291,5 @@ int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *
     free(cur);
     free(maps);
     free(lens);
-    return ok;
+    return ok && out[OUT_VIOLATIONS] > 0 ? 2 : ok;
 }

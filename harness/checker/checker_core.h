@@ -6,14 +6,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORE_VERSION 4
+#define CORE_VERSION 5
 #define CORE_MAX_OPS 64         /* operation codes of the binary layout */
 #define CORE_MAX_FIELDS 24
 /* core_check's out[]: records, key ids seen, the number n of keys checked by an approximation
- * (scenarios/model/materials.py), then n entries reason << 32 | id (n <= CORE_MAX_WEAK, else
- * undecided). */
-enum { OUT_RECORDS, OUT_KEYS, OUT_WEAK, OUT_WEAK_IDS, CORE_MAX_WEAK = 4096,
-       CORE_OUT = OUT_WEAK_IDS + CORE_MAX_WEAK };
+ * (scenarios/model/materials.py), the number v of violations, then n entries reason << 32 | id
+ * (n <= CORE_MAX_WEAK, else undecided), then from OUT_VIOLATION_LIST v violations of
+ * VIOLATION_INTS ints (v <= CORE_MAX_VIOLATIONS, else undecided): kind << 48 | action << 40 |
+ * op code << 32 | key id (the culprit's operation and model action), its status code, and the
+ * stamp up to which the calls show it (a linearizability violation: the largest ret of the
+ * failing segment; a material one: the stream's position when it was found). */
+enum { OUT_RECORDS, OUT_KEYS, OUT_WEAK, OUT_VIOLATIONS, OUT_WEAK_IDS, CORE_MAX_WEAK = 4096,
+       OUT_VIOLATION_LIST = OUT_WEAK_IDS + CORE_MAX_WEAK, VIOLATION_INTS = 3,
+       CORE_MAX_VIOLATIONS = 4096,
+       CORE_OUT = OUT_VIOLATION_LIST + VIOLATION_INTS * CORE_MAX_VIOLATIONS };
+enum { VIOLATION_LINEARIZABILITY = 1,   /* a key's segment has no linearization */
+       VIOLATION_MATERIAL };            /* one material shown as two values (sources.c) */
 enum { WEAK_ANY_KEY = 1, WEAK_SEVERAL_SOURCES, WEAK_SEVERAL_INSTANCES,   /* materials.py's */
        WEAK_UNBOUND_USE };
 
@@ -81,8 +89,10 @@ enum { CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY,
 
 /* Check the complete binary history whose thread files are paths[0..npaths-1] and whose
  * end.json counts `records` records. consts: the constants of cfg's lengths, in that order.
- * Returns 1 (ok: linearizable, statically clean) or 0 (undecided: the reason in why).
- * out[0]: records read, out[1]: key ids with per-key ops. */
+ * Returns 1 (ok: linearizable, statically clean), 2 (every key checked, the violations in
+ * out[]: a violated key's later ops are dropped, its creates and destroys still count for
+ * copies) or 0 (undecided: the reason in why). out[0]: records read, out[1]: key ids with
+ * per-key ops. */
 int core_check(const int64_t *cfg, int ncfg, const uint8_t *consts, const char *const *paths,
                int npaths, int64_t records, int64_t *out, char *why, size_t whylen);
 

@@ -31,6 +31,7 @@ typedef struct {
     op_t *ops;
     uint32_t nops, cap;
     uint8_t listed;       /* LISTED_OPEN, LISTED_DIRTY: its id is in that list of core_t */
+    uint8_t violated;     /* a segment had no linearization: its later ops are dropped */
     sources_t sources;    /* the instances of this id a future copy may read */
 } key_t_;
 
@@ -74,12 +75,20 @@ typedef struct {
     size_t nactive;
     uint64_t fed;                         /* records fed */
     sources_ctx_t src;
+    uint8_t opcode;                       /* of the record being fed */
+    int16_t status;
+    int64_t *out;                         /* core_check's: the violations go there */
     char *why;
     size_t whylen;
     search_t *search;
 } core_t;
 
 int undecided(core_t *c, const char *what, uint64_t stamp);
+/* Record a violation (VIOLATION_*) of key id, its culprit op (NULL: none), the stamp up to
+ * which the calls show it (checker_core.h); 0 (undecided) if there are too many. */
+int violation(core_t *c, uint32_t id, int kind, const op_t *culprit, uint64_t until);
+/* Count the distinct ids (the partitions of Python's report); 0 if out of memory. */
+int seen_add(core_t *c, uint32_t id);
 
 /* A record field (little-endian host: x86-64, arm64; the status is 4 bytes). */
 static inline uint64_t field(const core_t *c, const uint8_t *rec, int f)

@@ -43,31 +43,6 @@ static int keys_grow(core_t *c)
     return 1;
 }
 
-/* Count the distinct ids (the partitions of Python's report), forgotten or not. */
-static int seen_add(core_t *c, uint32_t id)
-{
-    if (2 * (c->nseen + 1) > c->seencap) {
-        size_t cap = c->seencap ? 2 * c->seencap : 4096, old = c->seencap;
-        uint64_t *was = c->seen, *slots = calloc(cap, sizeof *slots);
-        if (slots == NULL)
-            return 0;
-        c->seen = slots;
-        c->seencap = cap;
-        c->nseen = 0;
-        for (size_t i = 0; i < old; i++)
-            if (was[i])
-                seen_add(c, (uint32_t)was[i]);
-        free(was);
-    }
-    size_t j = (id * 2654435761u) & (c->seencap - 1);
-    for (; c->seen[j]; j = (j + 1) & (c->seencap - 1))
-        if ((uint32_t)c->seen[j] == id)
-            return 1;
-    c->seen[j] = (uint64_t)1 << 32 | id;
-    c->nseen++;
-    return 1;
-}
-
 /* The key's entry, created (ABSENT) if new; NULL if out of memory. Moves every entry. */
 static key_t_ *key_get(core_t *c, uint32_t id)
 {
@@ -134,7 +109,8 @@ static const state_t *key_state(const key_t_ *k, int i)
  * key never seen: forget it (backward-shift deletion keeps every probe sequence intact). */
 static int forgettable(const key_t_ *k)
 {
-    return k != NULL && !k->listed && k->nops == 0 && k->nstates == 1 && !key_state(k, 0)->present
+    return k != NULL && !k->listed && !k->violated && k->nops == 0 && k->nstates == 1
+        && !key_state(k, 0)->present
         && k->sources.ncreates == 0 && k->sources.nkillers == 0;
 }
 
@@ -204,9 +180,14 @@ static int close_segment(core_t *c, key_t_ *k)
     else
         count = segment_ends(c->search, key_state(k, 0), k->nstates, k->ops, n, ends);
     release_creates(c, k->ops, n);
-    if (count <= 0)
-        return undecided(c, count == 0 ? "a segment has no linearization"
-                            : count == -1 ? "a segment too big to search"
+    if (count == 0) {             /* the culprit: the op the deepest search could not take */
+        int at = n == 1 && k->nstates == 1 ? 0 : segment_culprit(c->search);
+        k->violated = 1;
+        return violation(c, k->id, VIOLATION_LINEARIZABILITY, &k->ops[at < 0 ? 0 : at],
+                         k->horizon);
+    }
+    if (count < 0)
+        return undecided(c, count == -1 ? "a segment too big to search"
                             : "too many possible states", k->ops[0].call);
     return set_states(k, ends, count) ? 1 : undecided(c, "out of memory", k->ops[0].call);
 }
@@ -215,6 +196,11 @@ static int add_op(core_t *c, key_t_ *k, const op_t *op)
 {
     if (k->nops && op->call > k->horizon && !close_segment(c, k))   /* a quiescent point */
         return 0;
+    if (k->violated) {            /* decided: its creates and destroys count only as sources */
+        if (op->action == CORE_CREATE)
+            inst_release(&c->src, op->inst);
+        return 1;
+    }
     if (k->nops == k->cap) {
         uint32_t cap = k->cap ? 2 * k->cap : 2;
         op_t *ops = realloc(k->ops, cap * sizeof *ops);
@@ -223,7 +209,9 @@ static int add_op(core_t *c, key_t_ *k, const op_t *op)
         k->ops = ops;
         k->cap = cap;
     }
-    k->ops[k->nops++] = *op;
+    k->ops[k->nops] = *op;
+    k->ops[k->nops].opcode = c->opcode;
+    k->ops[k->nops++].status = c->status;
     if (op->ret > k->horizon || k->nops == 1)
         k->horizon = op->ret;
     return key_list(c, k, LISTED_OPEN) ? 1 : undecided(c, "out of memory", op->call);
@@ -266,11 +254,15 @@ static int resolve_until(core_t *c, uint64_t position)
     c->src.position = position;
     while (c->ncopies > 0 && c->copies[0]->ret < position) {
         inst_t *inst = heap_pop(c);
+        uint32_t conflicts = c->src.conflicts;
         int ok = inst_resolve(&c->src, inst);
         inst_release(&c->src, inst);
         if (!ok)
             return undecided(c, "a copy, derivation or export the fast path does not resolve",
                              inst->call);
+        if (c->src.conflicts != conflicts
+            && !violation(c, inst->plain.key, VIOLATION_MATERIAL, NULL, position))
+            return 0;
     }
     return 1;
 }
@@ -457,8 +449,12 @@ static int reveal_until(core_t *c, uint64_t position)
     for (size_t i = 0; i < c->nreads; i++) {
         read_t *r = &c->reads[i];
         if (r->ret < position) {
+            uint32_t conflicts = c->src.conflicts;
             if (!reveal(&c->src, r))
-                return undecided(c, "one key material seen as two values", r->call);
+                return undecided(c, "out of memory", r->call);
+            if (c->src.conflicts != conflicts
+                && !violation(c, r->key, VIOLATION_MATERIAL, NULL, position))
+                return 0;
         } else {
             c->reads[kept++] = *r;
             if (r->ret < c->reads_due)
@@ -532,6 +528,8 @@ int feed(core_t *c, const uint8_t *rec, uint64_t call, uint64_t ret)
     int64_t status = -(int64_t)(int32_t)(uint32_t)field(c, rec, F_STATUS);
     if (opcode >= CORE_MAX_OPS || status < 0 || status > 255)
         return undecided(c, "an operation or status outside the fast path", call);
+    c->opcode = (uint8_t)opcode;
+    c->status = (int16_t)-status;
     unsigned entry = c->entries[opcode][variant_of(c, rec, opcode)][status];
     if (!(entry & ENTRY_VALID))
         return undecided(c, "an operation or status outside the fast path", call);

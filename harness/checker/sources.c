@@ -234,8 +234,16 @@ static int among_publics(const inst_t *root, const uint8_t *public)
     return 0;
 }
 
-/* The root learns a material; 0 if it knew another one, if it is a scalar of none of the
- * public keys it was narrowed to (materials._learn), or if memory is short. */
+/* Two facts about one material disagree (materials._conflict): counted; what was known
+ * stays. */
+static int conflict(sources_ctx_t *s)
+{
+    s->conflicts++;
+    return 1;
+}
+
+/* The root learns a material: a conflict if it knew another one, or if it is a scalar of none
+ * of the public keys it was narrowed to (materials._learn); 0 if memory is short. */
 static int learn(sources_ctx_t *s, inst_t *root, const uint8_t *mat, uint16_t len)
 {
     const uint8_t *public;
@@ -243,33 +251,33 @@ static int learn(sources_ctx_t *s, inst_t *root, const uint8_t *mat, uint16_t le
         return 1;
     if (root->vallen == MATERIAL_UNKNOWN) {
         if (root->npubs && !(scalar_public(mat, len, &public) && among_publics(root, public)))
-            return 0;
+            return conflict(s);
         root->val = mat;
         root->vallen = len;
         return propagate(s, root);
     }
-    return root->vallen == len && memcmp(root->val, mat, len) == 0;
+    return root->vallen == len && memcmp(root->val, mat, len) == 0 ? 1 : conflict(s);
 }
 
 /* The root's pair has one of these public keys (materials._narrow): its known scalar's must
- * be one, else the sets meet in their intersection; 0 if not (a conflict). */
-static int narrow(inst_t *root, const uint8_t *const *publics, int count)
+ * be one, else the sets meet in their intersection; if not, a conflict. */
+static int narrow(sources_ctx_t *s, inst_t *root, const uint8_t *const *publics, int count)
 {
     const uint8_t *public, *kept[MAX_PUBLICS];
     int nkept = 0;
     if (root->vallen != MATERIAL_UNKNOWN) {
         if (!scalar_public(root->val, root->vallen, &public))
-            return 0;
+            return conflict(s);
         for (int i = 0; i < count; i++)
             if (memcmp(publics[i], public, P256_PUBLIC_LEN) == 0)
                 return 1;
-        return 0;
+        return conflict(s);
     }
     for (int i = 0; i < count && nkept < MAX_PUBLICS; i++)
         if (root->npubs == 0 || among_publics(root, publics[i]))
             kept[nkept++] = publics[i];
     if (nkept == 0)
-        return 0;
+        return conflict(s);
     memcpy(root->pubs, kept, (size_t)nkept * sizeof *kept);
     root->npubs = (uint8_t)nkept;
     return 1;
@@ -318,7 +326,7 @@ static int share(sources_ctx_t *s, inst_t *a, inst_t *b)
     if (a->vallen != MATERIAL_UNKNOWN && b->vallen == MATERIAL_UNKNOWN
         ? !propagate(s, a) : !learn(s, a, b->val, b->vallen))
         return 0;
-    return b->npubs == 0 || narrow(a, b->pubs, b->npubs);
+    return b->npubs == 0 || narrow(s, a, b->pubs, b->npubs);
 }
 
 /* A key derived from the one candidate secret instance holds HKDF of its material. */
@@ -474,8 +482,8 @@ int reveal(sources_ctx_t *s, const read_t *export)
                               &shown);
     for (int i = 0; i < count && i < MAX_PUBLICS; i++)
         publics[i] = shown + i * P256_PUBLIC_LEN;
-    return count > 0 && narrow(root_of(s, only), publics, count < MAX_PUBLICS ? count
-                                                                             : MAX_PUBLICS);
+    return count > 0 ? narrow(s, root_of(s, only), publics,
+                              count < MAX_PUBLICS ? count : MAX_PUBLICS) : conflict(s);
 }
 
 int inst_resolve(sources_ctx_t *s, inst_t *inst)

@@ -64,6 +64,7 @@ typedef struct {
     inst_t *free;
     chunk_t *chunks;      /* instances and derived materials, freed together */
     size_t room;          /* bytes left in chunks */
+    uint32_t conflicts;   /* material conflicts found (materials.py's): the caller records them */
     uint64_t *weak;       /* id << 32 | order << 2 | WEAK_*: keys checked by an approximation */
     uint32_t nweak, capweak;
 } sources_ctx_t;
@@ -87,17 +88,18 @@ int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret);
 /* Forget what no copy invoked at or after watermark can read (partition._StreamSources.prune). */
 void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark);
 
-/* Resolve a copy's or derive_from's descriptions from its candidate source instances; 0 if
- * they do not fit (undecided: too many descriptions, one material seen as two values) or
- * memory is short. */
+/* Resolve a copy's or derive_from's descriptions from its candidate source instances (a
+ * material conflict it shows counts in s->conflicts); 0 if they do not fit (undecided: too many
+ * descriptions) or memory is short. */
 int inst_resolve(sources_ctx_t *s, inst_t *inst);
 /* Mark a resolved instance firm (single) if every description's material is known (the
  * same). */
 void inst_firm(inst_t *inst);
 /* What an export teaches about the material of the instance it read, once the stream passed
  * its ret (every candidate has then been read); an export_public, sign or verify narrows the
- * public keys its pair may have. 0 if one material is seen as two values, or as a scalar of
- * none of the public keys it may have (a material conflict: undecided). */
+ * public keys its pair may have. One material seen as two values, or as a scalar of none of
+ * the public keys it may have, counts in s->conflicts (what was known stays); 0 if memory is
+ * short. */
 int reveal(sources_ctx_t *s, const read_t *export);
 
 #endif /* PSA_STRESS_CHECKER_SOURCES_H */

@@ -49,6 +49,8 @@ typedef struct {          /* a key use's record (use.c) */
 typedef struct {          /* one per-key op of a segment */
     uint64_t call, ret;
     int action;           /* CORE_* of checker_core.h */
+    uint8_t opcode;       /* its record's operation code and status code */
+    int16_t status;
     uint32_t want;        /* COPY_SOURCE, key uses: the requested algorithm */
     use_t use;            /* key uses and export_public */
     desc_t arg;           /* EXPORT: the bytes (mat, matlen); ATTRIBUTES: the attributes

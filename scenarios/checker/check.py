@@ -93,14 +93,15 @@ def check_file(path, budget=DEFAULT_BUDGET, final=True):
     """Read (one pass, JSON Lines or binary), validate and check the history at ``path``;
     ``final``: and its final state (another pass, scenarios/checker/final_state.py)."""
     started = time.perf_counter()
-    fast = fast_check.fast_ok(path)    # accept-only: anything else is checked below
+    fast = fast_check.fast_ok(path)    # ok; violations Python confirms; else checked below
     if fast is not None:
         result = CheckResult(path, fast.calls, True)
         result.partitions_ok, result.fast_path, result.weakened = fast.keys, True, fast.weakened
         header = history_module.open_history(path).header
         result.stopped = FaultRules(header).stopped(header)
     else:
-        result = check_history(history_module.open_history(path), budget)
+        result = (fast_check.explained(path, lambda h: check_history(h, budget), Violation)
+                  or check_history(history_module.open_history(path), budget))
     if final:
         for problem in final_state.check_file(path):
             result.violations.append(Violation("final-state", None, problem, []))

@@ -1,19 +1,30 @@
-"""The checker's accept-only fast path: the C core (harness/checker/) on a binary history.
+"""The checker's fast path: the C core (harness/checker/) on a binary history.
 
 Public API::
 
     run_core(path) -> CoreAnswer | None   # None: no library, or not a complete binary history
-    CoreAnswer: ok (bool), calls, keys (partitions), seconds, why (reason when not ok),
-                weakened ([{key, reason}]: keys checked by an approximation, as Python's)
+    CoreAnswer: ok (bool), violated (bool), calls, keys (partitions), seconds, why (reason when
+                undecided), weakened ([{key, reason}]: keys checked by an approximation, as
+                Python's), violations ([CoreViolation] when violated)
+    CoreViolation: kind ("linearizability" | "material"), key, op, status, action, until,
+                   signature
     fast_ok(path) -> CoreAnswer | None    # the answer only when it is ok
+    explained(path, recheck, violation) -> CheckResult | None   # after fast_ok(path) was None
     library() -> ctypes.CDLL | None       # the core, built on demand (cached)
 
 The core answers "ok" only when every call is statically clean and every key's sub-history is
 linearizable under the model for the operations it covers (creates, including copy, derive and
 derive_from with HKDF-SHA-256 recomputed in C; destroy, export, get_attributes, purge, open,
-close); anything else (another operation, a pending call, an unexpected status, a violation, a
-segment too big to search) is "undecided" and ``scenarios.checker.check`` then runs the Python checker,
-which also writes every explanation. Which (operation, status) means which model rule is
+close, key use). When every call is covered but some keys' segments have no linearization, or
+a material shared across keys shows two values, it answers "violated" with each violation's
+signature (its culprit's operation, status and model action). ``explained`` then has Python
+(``recheck``: scenarios.checker.check.check_history) confirm and explain the first violation of each
+signature on the calls up to it that touch its key or a key linked to it by copies, and counts
+the others under the cause Python gave that first one: a history with thousands of failures of
+one root cause costs one small Python check. A violation Python does not confirm (the core's
+libcrypto refusing what Python computes) makes it return None. Anything else (another
+operation, a pending call, an unexpected status, a static problem, a search over its budget)
+is "undecided" and ``scenarios.checker.check`` then runs the Python checker on the whole history. Which (operation, status) means which model rule is
 computed here by asking model/key_store.py itself (``_entry``: ``static_problem`` and ``_key_ops`` of a
 sample call), so the two cannot drift apart on what is legitimate. ``PSA_STRESS_FAST_CHECK=0``
 disables the fast path; ``PSA_STRESS_FAST_CHECK=/path/libpsa_stress_checker_core.so`` uses
@@ -30,11 +41,12 @@ from scenarios.model import key_store as psa
 from scenarios.model import materials
 from scenarios.model import key_use as model_use
 from scenarios.history.reader import CREATE_OPS, Call, HistoryError
+from scenarios.history.schema import History
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORE_DIR = os.path.join(REPO, "harness", "checker")
 TARGET = "psa_stress_checker_core"
-VERSION = 4       # checker_core.h CORE_VERSION, and the layout of the configuration below
+VERSION = 5       # checker_core.h CORE_VERSION, and the layout of the configuration below
 MAX_OPS, MAX_FIELDS, CFG_FIELDS = 64, 24, 9
 # record fields in the order of core.h's enum field, with the type the core reads (salt and the
 # key uses' fields may be absent: then the operations that read them are left to Python)
@@ -56,8 +68,13 @@ USE_KINDS = {op: kind for kind, op in enumerate(
      "aead_encrypt", "aead_decrypt"), start=1)}
 MAKES = {"import": 1, "generate": 2, "derive": 3, "copy": 4, "derive_from": 5}
 MAKE_NONE, MAKE_PRESENT = 0, 6
-# core_check's out[] (checker_core.h): records, keys, n, then n keys checked by an approximation
-OUT_WEAK, OUT_WEAK_IDS, CORE_OUT = 2, 3, 3 + 4096
+# core_check's out[] (checker_core.h): records, keys, n, v, then n keys checked by an
+# approximation, then v violations of VIOLATION_INTS ints
+OUT_WEAK, OUT_VIOLATIONS, OUT_WEAK_IDS, CORE_MAX_WEAK = 2, 3, 4, 4096
+OUT_VIOLATION_LIST, VIOLATION_INTS, CORE_MAX_VIOLATIONS = OUT_WEAK_IDS + CORE_MAX_WEAK, 3, 4096
+CORE_OUT = OUT_VIOLATION_LIST + VIOLATION_INTS * CORE_MAX_VIOLATIONS
+VIOLATION_KINDS = {1: "linearizability", 2: "material"}
+OK, VIOLATED = 1, 2   # core_check's answers (0: undecided)
 WEAK_REASONS = {1: materials.ANY_KEY, 2: materials.SEVERAL_SOURCES,
                 3: materials.SEVERAL_INSTANCES, 4: materials.UNBOUND_USE}
 CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY, CHECK_MULTIPART = range(4)
@@ -93,16 +110,38 @@ _loaded = []
 
 
 class CoreAnswer:
-    __slots__ = ("ok", "calls", "keys", "seconds", "why", "weakened")
+    __slots__ = ("ok", "violated", "calls", "keys", "seconds", "why", "weakened", "violations")
 
-    def __init__(self, ok, calls, keys, seconds, why, weakened=()):
+    def __init__(self, ok, calls, keys, seconds, why, weakened=(), violations=()):
         self.ok = ok
+        self.violated = bool(violations)
         self.calls = calls
         self.keys = keys
         self.seconds = seconds
         self.why = why
         self.weakened = [{"key": value & 0xFFFFFFFF, "reason": WEAK_REASONS[value >> 32]}
                          for value in weakened]   # as check.CheckResult.weakened
+        self.violations = list(violations)
+
+
+class CoreViolation:
+    """One violation the core found: a key whose segment has no linearization (the culprit:
+    the op its deepest search could not take), or a material conflict (no culprit); ``until``:
+    the stamp up to which the calls show it."""
+    __slots__ = ("kind", "key", "op", "status", "action", "until")
+
+    def __init__(self, ints, layout):
+        head, status, self.until = ints
+        self.kind = VIOLATION_KINDS[head >> 48]
+        self.key = head & 0xFFFFFFFF
+        self.action = head >> 40 & 0xFF
+        self.op = layout.ops[head >> 32 & 0xFF] if self.action else None
+        self.status = layout.statuses.get(status) if self.action else None
+
+    @property
+    def signature(self):
+        """What a root cause is to the core: the kind, and the culprit's op, status, action."""
+        return self.kind, self.op, self.status, self.action
 
 
 def _sample(op, status, variant, out_key=0):
@@ -177,10 +216,9 @@ def _inputs(layout, constants):
     return readable, [found.get(name) for name in _CONSTANTS]
 
 
-def _config(binary):
+def _config(layout, binary):
     """(the core's int64 configuration array, the constants' bytes) from header.json's
-    ``binary``, or None."""
-    layout = history_binary._Layout(binary)
+    ``binary`` and its layout, or None."""
     parts = _inputs(layout, binary.get("constants") or {})
     config = [VERSION, layout.size, layout.page] + [-1 if p is None else len(p)
                                                     for p in parts[1]]
@@ -256,7 +294,8 @@ def run_core(path):
     try:
         history = history_binary.open_binary(path)    # header.json, layout, end.json checked
         end = history_binary._read_json(os.path.join(path, "end.json"), "end.json")["end"]
-        config = _config(history.header["binary"])
+        layout = history_binary._Layout(history.header["binary"])
+        config = _config(layout, history.header["binary"])
     except (HistoryError, KeyError, TypeError, OSError):
         return None
     records = end.get("records") if type(end) is dict else None
@@ -270,10 +309,101 @@ def run_core(path):
     ok = lib.core_check((ctypes.c_int64 * len(config))(*config), len(config), consts, paths,
                         len(threads), records, out, why, len(why))
     weak = out[OUT_WEAK_IDS:OUT_WEAK_IDS + out[OUT_WEAK]]
-    return CoreAnswer(ok == 1, out[0], out[1], time.perf_counter() - started,
-                      why.value.decode(errors="replace"), weak)
+    found = out[OUT_VIOLATION_LIST:OUT_VIOLATION_LIST + VIOLATION_INTS * out[OUT_VIOLATIONS]]
+    violations = [CoreViolation(found[i:i + VIOLATION_INTS], layout)
+                  for i in range(0, len(found), VIOLATION_INTS)] if ok == VIOLATED else []
+    return CoreAnswer(ok == OK, out[0], out[1], time.perf_counter() - started,
+                      why.value.decode(errors="replace"), weak, violations)
+
+
+_violated = {}   # path -> the violated answer of the last fast_ok(path), for explained()
 
 
 def fast_ok(path):
+    """The core's answer on ``path`` when it is ok, else None (when the core found violations,
+    ``explained(path, ...)`` then uses its answer)."""
     answer = run_core(path)
+    _violated.clear()
+    if answer is not None and answer.violated:
+        _violated[path] = answer
     return answer if answer is not None and answer.ok else None
+
+
+def explained(path, recheck, violation):
+    """The CheckResult of the history at ``path`` whose last fast_ok found violations, or None
+    (no such answer, or Python did not confirm one: check the whole history). ``recheck``:
+    History -> CheckResult (the Python checker); ``violation``: check.Violation."""
+    answer = _violated.pop(path, None)
+    if answer is None:
+        return None
+    violated = {v.key for v in answer.violations if v.kind == "linearizability"}
+    found = [v for v in answer.violations if v.kind == "linearizability" or v.key not in violated]
+    firsts, confirmed, result = {}, {}, None
+    for found_first in sorted(found, key=lambda v: v.until):
+        firsts.setdefault(found_first.signature, found_first)
+    for signature, first in firsts.items():
+        checked = recheck(_around(path, first))
+        confirmed[signature] = _confirmation(checked, first)
+        if confirmed[signature] is None:
+            return None
+        result = result or checked
+    result.violations = [confirmed[v.signature] if v is firsts[v.signature]
+                         else _counted(v, confirmed[v.signature], firsts[v.signature], violation)
+                         for v in sorted(found, key=lambda v: (v.kind != "linearizability",
+                                                               v.key))]
+    result.path, result.calls, result.complete, result.verdict = path, answer.calls, True, \
+        "violation"
+    result.partitions_ok = answer.keys - len(violated)
+    result.partitions_violated, result.partitions_unknown = len(violated), 0
+    result.unknown, result.weakened = [], answer.weakened
+    return result
+
+
+def _ids(call):
+    """The key ids a call names (its per-key ops are among them)."""
+    args, out = call.args, call.out
+    ids = {args.get("key"), args.get("src"), out.get("key")}
+    if args.get("lifetime"):
+        ids.add(args.get("id"))
+    ids.discard(None)
+    ids.discard(0)
+    return ids
+
+
+def _around(path, found):
+    """The history's calls invoked up to ``found.until`` that name its key or a key linked to it
+    through calls naming two keys (copies, derivations): every call its verdict depends on."""
+    history = history_binary.open_binary(path)
+    calls, parent = [], {}
+
+    def root(key):
+        while parent.get(key, key) != key:
+            key = parent[key]
+        return key
+    for call in history.calls:
+        if call.call > found.until:
+            break
+        calls.append(call)
+        ids = [root(key) for key in _ids(call)]
+        for other in ids[1:]:
+            parent[other] = ids[0]
+    group = root(found.key)
+    return History(path, history.header, [c for c in calls
+                                          if any(root(k) == group for k in _ids(c))], True)
+
+
+def _confirmation(checked, found):
+    """Python's violation for the core's ``found`` in ``checked``, or None."""
+    for violation in checked.violations:
+        if violation.kind == found.kind and (violation.key == found.key
+                                             or found.kind == "material"):
+            return violation
+    return None
+
+
+def _counted(found, explanation, first, violation):
+    """A violation of the same signature as ``first``, counted under its explanation's cause."""
+    culprit = f"{found.op} -> {found.status}: " if found.op else ""
+    return violation(found.kind, found.key, (
+        f"{culprit}found by the C core up to stamp {found.until}, same root cause as key "
+        f"{first.key:#x} (explained there)"), [], cause=explanation.cause)
