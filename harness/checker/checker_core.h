@@ -23,7 +23,8 @@ enum { OUT_RECORDS, OUT_KEYS, OUT_WEAK, OUT_VIOLATIONS, OUT_WEAK_IDS, CORE_MAX_W
 enum { VIOLATION_LINEARIZABILITY = 1,   /* a key's segment has no linearization */
        VIOLATION_MATERIAL };            /* one material shown as two values (sources.c) */
 enum { WEAK_ANY_KEY = 1, WEAK_SEVERAL_SOURCES, WEAK_SEVERAL_INSTANCES,   /* materials.py's */
-       WEAK_UNBOUND_USE };
+       WEAK_UNBOUND_USE,
+       WEAK_UNTIED_DERIVATION };   /* derive_from into a type whose material is not raw bytes */
 
 /* Layout of the configuration array cfg[]. */
 enum {

@@ -329,10 +329,17 @@ static int share(sources_ctx_t *s, inst_t *a, inst_t *b)
     return b->npubs == 0 || narrow(s, a, b->pubs, b->npubs);
 }
 
+/* Is a derive_from's material HKDF output (raw bytes of a whole number of bytes)? Else the
+ * model leaves it unknown, tied to nothing (a key pair): counted as an approximation. */
+static int hkdf_material(const inst_t *derived)
+{
+    return raw_bytes_type(derived->plain.type) && derived->bits % 8 == 0 && derived->bits > 0;
+}
+
 /* A key derived from the one candidate secret instance holds HKDF of its material. */
 static int derive_link(sources_ctx_t *s, inst_t *secret, inst_t *derived)
 {
-    if (!raw_bytes_type(derived->plain.type) || derived->bits % 8 || derived->bits == 0)
+    if (!hkdf_material(derived))
         return 1;
     if (!link(s, secret) || !link(s, derived))
         return 0;
@@ -385,8 +392,7 @@ static int derived(sources_ctx_t *s, const inst_t *derive, const desc_t *src, de
     if (!allows_hkdf(src))
         return 0;
     *d = derive->plain;
-    if (src->matlen != MATERIAL_UNKNOWN && raw_bytes_type(d->type) && derive->bits % 8 == 0
-        && derive->bits > 0) {
+    if (src->matlen != MATERIAL_UNKNOWN && hkdf_material(derive)) {
         d->mat = material_hkdf(s, derive->salt, 16, src->mat, src->matlen, s->info, s->infolen,
                                derive->bits / 8);
         if (d->mat == NULL)
@@ -523,6 +529,8 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
     inst->resolved = 1;
     inst_firm(inst);
     if ((any && !sources_weaken(s, inst->plain.key, WEAK_ANY_KEY))
+        || (inst->make == MAKE_DERIVE_FROM && !hkdf_material(inst)
+            && !sources_weaken(s, inst->plain.key, WEAK_UNTIED_DERIVATION))
         || (candidates > 1 && unknown
             && !sources_weaken(s, inst->plain.key, WEAK_SEVERAL_SOURCES)))
         return 0;
