@@ -6,9 +6,10 @@
 
 Histories: the driver's real ones of the volatile-churn and derive-copy scenarios, or of
 ``--scenarios`` (``all``: every scenario of ``run.py list``; binary form, checked by the C fast
-path, and up to ``--python-up-to`` calls also by Python alone; JSON Lines with --jsonl; a line
-says "python" when the C core left the history to Python, and why), synthetic ones of the same lengths (to show cost is linear in length),
-and a hot key (16 threads, one volatile id, 20 k calls). Each is checked in a fresh interpreter,
+path, and up to ``--python-up-to`` calls also by Python alone; JSON Lines with --jsonl; each line
+says who decided: C, C with Python explaining one violation per root cause, or Python and why
+the core left it), synthetic ones of the same lengths (to show cost is linear in length), and a
+hot key (16 threads, one volatile id, 20 k calls). Each is checked in a fresh interpreter,
 so peak memory (ru_maxrss) is that one check's. Targets: 1 M calls <= 5 s reading included,
 hot key 20 k <= 2 s, peak <= 500 MB, >= 300 k calls/s on a 1 M-call history of any scenario
 (docs/benchmarks.md).
@@ -215,16 +216,18 @@ def write_history(path, records, threads, complete=True, seed=0):
 
 def _measure(path, fast=True):
     """Check ``path`` in a fresh interpreter: (verdict, calls, seconds, cpu seconds, peak MB,
-    decided by the C core, why the core left it to Python); ``fast=False`` disables the C fast
-    path (scenarios/checker/fast_check.py)."""
+    who decided: C, C with Python explaining one violation per signature, or Python and why
+    the core left it); ``fast=False`` disables the C fast path (scenarios/checker/fast_check.py)."""
     code = ("import json, resource, sys, time; sys.path.insert(0, sys.argv[2]);"
             "from scenarios.checker.check import check_file;"
             "t, c = time.perf_counter(), time.process_time(); r = check_file(sys.argv[1], final=False);"
             "w, p = time.perf_counter() - t, time.process_time() - c;"
             "m = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024;"
-            "from scenarios import fast_check;"
+            "from scenarios.checker import fast_check;"
             "a = None if r.fast_path or sys.argv[3] == '0' else fast_check.run_core(sys.argv[1]);"
-            "print(json.dumps([r.verdict, r.calls, w, p, m, r.fast_path, a and a.why]))")
+            "by = 'C' if r.fast_path else 'python' if a is None else 'C, Python explains %d' % len("
+            "{v.signature for v in a.violations}) if a.violated else 'python (%s)' % a.why;"
+            "print(json.dumps([r.verdict, r.calls, w, p, m, by]))")
     env = dict(os.environ, **({} if fast else {"PSA_STRESS_FAST_CHECK": "0"}))
     out = subprocess.run([sys.executable, "-c", code, path, ROOT, str(int(fast))], check=True,
                          capture_output=True, text=True, env=env).stdout
@@ -234,8 +237,7 @@ def _measure(path, fast=True):
 def _report(label, path, fast=True):
     """One line: calls, wall and CPU seconds of check_file (reading included), calls/s on
     both, peak memory, verdict, and which checker decided it (C, or Python and why)."""
-    verdict, calls, seconds, cpu, peak, in_c, why = _measure(path, fast)
-    by = "C" if in_c else "python" + (f" ({why})" if why else "")
+    verdict, calls, seconds, cpu, peak, by = _measure(path, fast)
     print(f"{label:<46} {calls:>9,} calls  {seconds:6.2f} s {calls / seconds:>9,.0f}/s  "
           f"cpu {cpu:6.2f} s {calls / cpu:>9,.0f}/cpu-s  peak {peak:5.0f} MB  {verdict}  {by}",
           flush=True)

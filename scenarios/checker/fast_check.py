@@ -24,9 +24,10 @@ the others under the cause Python gave that first one: a history with thousands 
 one root cause costs one small Python check. A violation Python does not confirm (the core's
 libcrypto refusing what Python computes) makes it return None. Anything else (another
 operation, a pending call, an unexpected status, a static problem, a search over its budget)
-is "undecided" and ``scenarios.checker.check`` then runs the Python checker on the whole history. Which (operation, status) means which model rule is
-computed here by asking model/key_store.py itself (``_entry``: ``static_problem`` and ``_key_ops`` of a
-sample call), so the two cannot drift apart on what is legitimate. ``PSA_STRESS_FAST_CHECK=0``
+is "undecided" and ``scenarios.checker.check`` then runs the Python checker on the whole
+history. Which (operation, status) means which model rule is computed here by asking
+model/key_store.py itself (``_entry``: ``static_problem`` and ``_key_ops`` of a sample call),
+so the two cannot drift apart on what is legitimate. ``PSA_STRESS_FAST_CHECK=0``
 disables the fast path; ``PSA_STRESS_FAST_CHECK=/path/libpsa_stress_checker_core.so`` uses
 that library.
 """
