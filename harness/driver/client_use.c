@@ -7,6 +7,7 @@
  * back the thread's own last signature / ciphertext on the key id that made it, so they can
  * succeed (same instance) or fail with INVALID_SIGNATURE (the id now names another key). */
 #include "driver/client_ops.h"
+#include "nemesis/nemesis.h"
 
 #include <sched.h>
 #include <string.h>
@@ -126,9 +127,21 @@ void client_run_aead_decrypt(client_t *c, record_t *r)
     r->material_len = (uint8_t) len;
 }
 
+/* Before each update of a multi-part MAC: a scheduling point of the serialised and delay
+ * engines (no mutex held), else a yield to the OS scheduler, so a concurrent destroy can land
+ * between the setup and the finish under every engine. */
+static void multipart_point(void)
+{
+    nemesis_step(); /* serialised: another thread may be picked; delay: a seeded pause */
+    if (!nemesis_serialised()) {
+        sched_yield();
+    }
+}
+
 /* HMAC setup (the only step that touches the key store: it copies the key into the operation),
- * a ticket, MULTIPART_UPDATES updates with a yield between them, finish. A destroy that lands
- * after the setup must not change the result. Returns the first error; r->stage says where. */
+ * a ticket, MULTIPART_UPDATES updates each after a scheduling point, finish. A destroy that
+ * lands after the setup must not change the result. Returns the first error; r->stage says
+ * where. */
 static psa_status_t mac_multipart(client_t *c, record_t *r, mbedtls_svc_key_id_t key,
                                   size_t *len)
 {
@@ -138,7 +151,7 @@ static psa_status_t mac_multipart(client_t *c, record_t *r, mbedtls_svc_key_id_t
     r->mid = history_stamp(&c->log);
     for (int i = 0; status == PSA_SUCCESS && i < MULTIPART_UPDATES; i++) {
         r->stage = STAGE_UPDATE;
-        sched_yield();
+        multipart_point();
         status = psa_mac_update(&op, use_message, MESSAGE_LEN);
     }
     if (status == PSA_SUCCESS) {

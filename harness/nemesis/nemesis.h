@@ -72,7 +72,7 @@ void nemesis_thread_exit(void);
  * --seconds deadline, a stop requested by a fault, or the recorded decision on replay). */
 bool nemesis_op_boundary(const atomic_bool *stop);
 
-/* A scheduling point with no mutex (the canary's). */
+/* A scheduling point with no mutex (the canary, the pinner, a multi-part MAC). */
 void nemesis_step(void);
 
 /* After every participant exited: a replay must have used its whole schedule (else exit

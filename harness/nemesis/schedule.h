@@ -7,7 +7,8 @@
  * then one line per scheduling point, "<chosen> <kind> <at> <mutex>", e.g. "2 L 0 key_slot":
  * thread 0 is about to lock the key-slot mutex and thread 2 runs next. <at> is "-" for the
  * first pick. Kinds: S start, O op boundary, X op boundary that stops the thread, L before a
- * lock, U after an unlock, B blocked on a held mutex, E thread exit, C canary step. A complete
+ * lock, U after an unlock, B blocked on a held mutex, E thread exit, C a step with no mutex
+ * (the canary, the pinner, between the updates of a multi-part MAC). A complete
  * file ends with "end <steps>". During replay, the point reached must match the file's
  * <kind> <at> <mutex> and <chosen> must be runnable; otherwise the run has diverged.
  *

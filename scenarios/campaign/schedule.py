@@ -2,7 +2,8 @@
 it: its steps, its preemptions, and an edited copy with some preemptions taken out.
 
 A preemption is a scheduling point where the thread that reached it could have gone on running
-(an op boundary, a lock, an unlock, a canary step: kinds O X L U C) and another thread was chosen.
+(an op boundary, a lock, an unlock, a step with no mutex: kinds O X L U C) and another thread
+was chosen.
 Removing one means recording "the thread continues" there; the driver replays such an edited file
 point by point where it still applies (schedule.h, "edited"), and records what it really did.
 """
