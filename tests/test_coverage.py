@@ -1,5 +1,7 @@
-"""Concurrency coverage (scenarios/checker/coverage.py): operation pairs counted from a history, merged,
-summarised against the stated universe; the driver's key-slot hand-offs; the report section."""
+"""Concurrency coverage (scenarios/checker/coverage.py): operation pairs counted from a history,
+merged, summarised against the stated universe; the driver's key-slot hand-offs and slot
+transitions as the history's end gives them; the report section. The driver's own counting:
+tests/test_coverage_driver.py."""
 import json
 import os
 
@@ -91,12 +93,14 @@ def test_merge_adds_counts_and_is_associative():
     b = {"calls": 4, "pending": 1, "pairs": {"x:SUCCESS": {"y:SUCCESS": 2, "z:SUCCESS": 1}},
          "handoffs": {}}
     c = {"calls": 5, "pending": 0, "pairs": {"z:SUCCESS": {"x:SUCCESS": 7}},
-         "handoffs": {"y": {"x": 1}, "x": {"y": 1}}}
+         "handoffs": {"y": {"x": 1}, "x": {"y": 1}},
+         "transitions": {"FILLING>FULL": {"alone": 2}}}
     left = coverage.merge(coverage.merge(a, b), c)
     assert left == coverage.merge(a, coverage.merge(b, c)) == coverage.merge(c, coverage.merge(b, a))
     assert left["pairs"] == {"x:SUCCESS": {"y:SUCCESS": 3, "z:SUCCESS": 1},
                              "z:SUCCESS": {"x:SUCCESS": 7}}
     assert left["handoffs"] == {"x": {"y": 3}, "y": {"x": 1}}
+    assert left["transitions"] == {"FILLING>FULL": {"alone": 2}}
     assert (left["calls"], left["pending"]) == (12, 1)
     assert coverage.merge(None, a) == a == coverage.merge(a, None)
     assert a["pairs"] == {"x:SUCCESS": {"y:SUCCESS": 1}}       # inputs left unchanged
@@ -111,8 +115,12 @@ def test_summary_is_a_fraction_of_the_stated_universe(tmp_path):
     assert pairs["covered"] == 6
     assert "export:SUCCESS > destroy:SUCCESS" not in pairs["uncovered"]
     assert "destroy:SUCCESS > export:SUCCESS" in pairs["uncovered"]
-    assert len(pairs["uncovered"]) == pairs["total"] - 6
+    assert len(pairs["uncovered"]) == pairs["uncovered_count"] == pairs["total"] - 6
     assert pairs["outside"] == ["import:INSUFFICIENT_MEMORY > export:SUCCESS"]
+    limited = coverage.summary(found, limit=10)["pairs"]
+    assert limited["uncovered"] == pairs["uncovered"][:10]
+    assert limited["uncovered_count"] == pairs["uncovered_count"]
+    assert limited["covered"] == 6 and limited["outside_count"] == 1
     assert "import:INSUFFICIENT_MEMORY" not in outcomes       # only faults produce it
     assert {"copy:SUCCESS", "destroy:INVALID_HANDLE", "import:ALREADY_EXISTS"} <= set(outcomes)
     assert not any(o.startswith(("random:", "init:")) for o in outcomes)   # no key id
@@ -122,8 +130,43 @@ def test_newly_covered_lists_what_the_later_one_adds():
     before = {"pairs": {"a:SUCCESS": {"b:SUCCESS": 1}}, "handoffs": {}}
     after = {"pairs": {"a:SUCCESS": {"b:SUCCESS": 5, "c:SUCCESS": 1}}, "handoffs": {"a": {"b": 1}}}
     assert coverage.newly_covered(before, after) == {"pairs": ["a:SUCCESS > c:SUCCESS"],
-                                                     "handoffs": ["a > b"]}
-    assert coverage.newly_covered(after, before) == {"pairs": [], "handoffs": []}
+                                                     "handoffs": ["a > b"], "transitions": []}
+    assert coverage.newly_covered(after, before) == {"pairs": [], "handoffs": [],
+                                                     "transitions": []}
+
+
+# The end of a history as the driver writes it: hand-offs by side, transitions by contention.
+END = {"records": 8, "complete": True,
+       "handoffs": {"destroy@psa_destroy_key": {"export@psa_get_and_lock_key_slot": 3},
+                    "export@psa_unregister_read_under_mutex": {"destroy@psa_destroy_key": 2},
+                    "export": {"destroy": 1}},            # an older driver's side: outside
+       "transitions": {"FULL>PENDING_DELETION": {"alone": 4, "contended": 1},
+                       "PENDING_DELETION>EMPTY": {"alone": 5},
+                       "FULL>EMPTY(teardown)": {"alone": 9}}}      # not a transition counted
+
+
+def test_hand_offs_and_transitions_of_a_hand_made_end_are_read_and_summarised(tmp_path):
+    found = coverage.of_history(write_history(tmp_path / "h.jsonl", CALLS, END))
+    assert found["handoffs"] == END["handoffs"]
+    assert found["transitions"] == END["transitions"]
+    summary = coverage.summary(found)
+    sides = coverage.universe_sides()
+    assert summary["handoffs"]["total"] == len(sides) ** 2
+    assert summary["handoffs"]["covered"] == 2
+    assert summary["handoffs"]["outside"] == ["export > destroy"]
+    assert "destroy@psa_destroy_key > export@psa_get_and_lock_key_slot" not in \
+        summary["handoffs"]["uncovered"]
+    assert {"destroy@psa_destroy_key", "import@psa_fail_key_creation", "close@psa_close_key",
+            "copy@psa_unregister_read_under_mutex"} <= set(sides)
+    assert "import@psa_destroy_key" not in sides and "close@psa_destroy_key" not in sides
+    transitions = summary["transitions"]
+    assert transitions["total"] == 14 and transitions["covered"] == 3
+    assert transitions["outside"] == ["FULL>EMPTY(teardown) > alone"]
+    assert "FULL>PENDING_DELETION > contended" not in transitions["uncovered"]
+    assert "PENDING_DELETION>EMPTY > contended" in transitions["uncovered"]
+    # known-bad input: an end without the members (coverage off, or no end line) gives nothing
+    bare = coverage.of_history(write_history(tmp_path / "b.jsonl", CALLS))
+    assert bare["handoffs"] == {} and bare["transitions"] == {}
 
 
 @pytest.mark.slow
@@ -138,52 +181,24 @@ def test_a_real_run_stays_inside_the_universe_and_both_readers_agree(tmp_path):
     assert found["calls"] == result.ops > 0 and found["pairs"]
     assert coverage.summary(found)["pairs"]["outside"] == []
     assert coverage.summary(found)["handoffs"]["outside"] == []
+    assert coverage.summary(found)["transitions"]["outside"] == []
+    assert found["handoffs"] and found["transitions"]
     jsonl = str(tmp_path / "h.jsonl")
     with open(jsonl, "w", encoding="utf-8") as stream:
         history_binary.to_jsonl(os.path.join(directory, runner.HISTORY), stream)
     assert coverage.of_history(jsonl)["pairs"] == found["pairs"]
 
 
-def _driver_handoffs(tmp_path, threads, extra=(), env=None):
-    """The end.json hand-offs of one short driver run by op count (None: not recorded)."""
-    import subprocess
-    from scenarios import catalog
-    from tests.stress_env import stock_build
-    history = str(tmp_path / f"h{threads}")
-    command = [stock_build().driver(), "--threads", str(threads), "--ops", "4000", "--seed", "2",
-               "--history", history, "--storage-dir", str(tmp_path / "storage"),
-               *catalog.get("volatile-churn").driver_args(), *extra]
-    subprocess.run(command, check=True, capture_output=True,
-                   env=dict(os.environ, **(env or {})))
-    with open(os.path.join(history, "end.json"), encoding="utf-8") as stream:
-        return json.load(stream)["end"].get("handoffs")
-
-
-@pytest.mark.slow
-def test_the_driver_counts_hand_offs_between_workers_only(tmp_path):
-    """Under the serialised pct engine the workers take turns at every lock, so a run of 4
-    workers hands the key-slot mutex over; one worker alone never does (a count of every
-    re-acquisition would show there), and with counting off the member is absent."""
-    handoffs = _driver_handoffs(tmp_path, 4, ["--sched", "pct"])
-    total = sum(n for row in handoffs.values() for n in row.values())
-    assert 0 < total <= 3 * 4000
-    assert set(handoffs) | {b for row in handoffs.values() for b in row} <= \
-        set(coverage.catalogue_ops())
-    assert _driver_handoffs(tmp_path, 1, ["--sched", "pct"]) == {}
-    assert _driver_handoffs(tmp_path, 1) == {}          # the os engine's own wrappers
-    assert _driver_handoffs(tmp_path, 4, ["--sched", "pct"],
-                            {"PSA_STRESS_HANDOFFS": "off"}) is None
-
-
-def _report(tmp_path, name, histories):
-    """A report directory whose runs' coverage comes from the given hand-made histories."""
+def _report(tmp_path, name, histories, end=None):
+    """A report directory whose runs' coverage comes from the given hand-made histories (each
+    with the end ``end``)."""
     from scenarios import report
     from scenarios.report import summary
     runs = []
     for seed, calls in enumerate(histories):
         result = runner.RunResult("volatile-churn", seed, "tsan", str(tmp_path / name))
-        result.coverage = coverage.of_history(write_history(tmp_path / f"{name}{seed}.jsonl",
-                                                            calls))
+        result.coverage = coverage.of_history(write_history(
+            tmp_path / f"{name}{seed}.jsonl", calls, end and {**end, "records": len(calls)}))
         runs.append(summary.run_json(result))
     meta = {"command": "test", "variant": "tsan", "budget_seconds": 1, "elapsed_seconds": 1.0,
             "mbedtls": {"path": "/x", "version": "3.6.6", "origin": "submodule",
@@ -197,9 +212,10 @@ def _report(tmp_path, name, histories):
 
 def test_the_report_merges_runs_and_renders_the_section(tmp_path):
     from scenarios.report import page, summary
-    directory, data = _report(tmp_path, "r", [CALLS, CALLS[:4]])
+    directory, data = _report(tmp_path, "r", [CALLS, CALLS[:4]], END)
     section = data["coverage"]
     assert section["runs"] == 2 and section["calls"] == 12
+    assert section["transitions"]["FULL>PENDING_DELETION"] == {"alone": 8, "contended": 2}
     assert section["pairs"]["export:SUCCESS"]["get_attributes:SUCCESS"] == 2
     assert section["pairs"]["export:SUCCESS"]["copy:INVALID_HANDLE"] == 1
     assert section["summary"]["pairs"]["covered"] == 6
@@ -207,8 +223,22 @@ def test_the_report_merges_runs_and_renders_the_section(tmp_path):
     assert "<h2 id=\"coverage\">Coverage</h2>" in html
     assert "destroy:SUCCESS &gt; export:SUCCESS" in html          # a never-covered outcome pair
     assert "title=\"export &gt; destroy\">2</td>" in html            # a covered op-level cell
+    assert "title=\"destroy &gt; export\">6</td>" in html            # hand-offs by operation
+    assert "title=\"psa_destroy_key &gt; psa_get_and_lock_key_slot\">6</td>" in html
+    assert "title=\"FULL&gt;PENDING_DELETION &gt; contended\">2</td>" in html
+    assert "PENDING_DELETION&gt;EMPTY &gt; contended" in html       # never covered, listed
     assert "coverage: operation pairs 6/" in summary.markdown(data)
+    assert "slot transitions 3/14" in summary.markdown(data)
     assert summary.load(directory)["coverage"] == section
+    # summary.json lists the first uncovered cells and their number; coverage-cells.json all
+    listed = section["summary"]["pairs"]
+    assert len(listed["uncovered"]) == coverage.LISTED < listed["uncovered_count"]
+    with open(os.path.join(directory, "coverage-cells.json"), encoding="utf-8") as stream:
+        every = json.load(stream)
+    assert len(every["pairs"]["uncovered"]) == listed["uncovered_count"]
+    assert every["pairs"]["uncovered"][:coverage.LISTED] == listed["uncovered"]
+    assert every["handoffs"]["outside"] == ["export > destroy"]
+    assert os.path.getsize(os.path.join(directory, "summary.json")) < 80_000
     del data["coverage"]                                      # a report without: no section
     assert "id=\"coverage\"" not in page.render(data)
 

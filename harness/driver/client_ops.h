@@ -13,13 +13,13 @@
 /* The only way a PSA call is made: between the two tickets (docs/history-format.md), inside the
  * spec-mode id locks (id_locks.h) when they are on, with the record as it stands before the call
  * published into the history (a crash leaves the call in flight there, pending), and named as
- * the call in flight for the key-slot mutex hand-offs (handoffs.h). */
+ * the call in flight, with the key ids it names, for the coverage (inside/handoffs.h). */
 #define CALL_STAMPED(c, r, psa_call)              \
     do {                                          \
         id_locks_hold_t hold_ = id_locks_enter(r);        \
         (r)->call = history_stamp(&(c)->log);     \
         history_publish(&(c)->log);               \
-        handoffs_call_begin((r)->op);             \
+        handoffs_call_begin((r)->op, (r)->key, (r)->attrs.id); \
         (r)->status = (psa_call);                 \
         handoffs_call_end();                      \
         (r)->ret = history_stamp(&(c)->log);      \

@@ -27,6 +27,7 @@
 #include "driver/id_locks.h"
 #include "nemesis/faults.h"
 #include "inside/handoffs.h"
+#include "inside/transitions.h"
 #include "nemesis/nemesis.h"
 #include "driver/options.h"
 #include "nemesis/pinner.h"
@@ -358,6 +359,7 @@ static void print_inside(FILE *f)
     }
     fputc(']', f);
     handoffs_print_json(f, client_op_name, client_op_count());
+    transitions_print_json(f);
 }
 
 /* After the join: nothing is in flight. */

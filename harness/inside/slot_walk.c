@@ -2,10 +2,23 @@
  *
  * Compiled into the library instead of library/psa_crypto_slot_management.c (CMakeLists.txt),
  * so the accessors below are in the same translation unit as the static `global_data` and
- * helpers they read. Callers hold mbedtls_threading_key_slot_mutex. */
+ * helpers they read. Callers hold mbedtls_threading_key_slot_mutex. The file's slot-state
+ * transitions are reported to the driver's coverage on the way (slot_hooks.h). */
+#include "inside/slot_hooks.h" /* first: it renames calls of the file below (slot_hooks.h) */
+
 #include "psa_crypto_slot_management.c"
 
 #include "inside/slot_walk.h"
+
+#undef psa_unregister_read
+/* The calls psa_crypto.c makes (a destroy ends with one): the driver first counts what that file
+ * did to the caller's slots since its last look (transitions.h), then the core's function runs.
+ * Key-slot mutex held. */
+psa_status_t psa_unregister_read(psa_key_slot_t *slot)
+{
+    transitions_catch_up();
+    return psa_stress_core_unregister_read(slot);
+}
 
 /* PSA_STRESS_SLOT_UNION (CMakeLists.txt probes the tree's psa_crypto_core.h): the slot keeps
  * its reader count in the `var` union it shares with the free-list link (3.6.1 on); before

@@ -290,6 +290,10 @@ static void delay_point(void)
 
 static int nemesis_lock(mbedtls_threading_mutex_t *m)
 {
+    bool counted = count_handoffs && m == &mbedtls_threading_key_slot_mutex;
+    if (counted) {
+        handoffs_waiting(); /* before any wait, the serialised engines' included */
+    }
     if (self != NOBODY) {
         if (faults_mutex_lock_fails()) {
             return MBEDTLS_ERR_THREADING_MUTEX_ERROR;
@@ -301,8 +305,8 @@ static int nemesis_lock(mbedtls_threading_mutex_t *m)
         }
     }
     int ret = real_lock(m);
-    if (ret == 0 && count_handoffs && m == &mbedtls_threading_key_slot_mutex) {
-        handoffs_acquired(); /* key-slot mutex held */
+    if (ret == 0 && counted) {
+        handoffs_acquired(__builtin_return_address(0)); /* key-slot mutex held */
     }
     return ret;
 }

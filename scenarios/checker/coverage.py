@@ -1,7 +1,7 @@
 """Concurrency coverage: what a run explored, as counts over a stated universe
 (docs/report-format.md "coverage").
 
-Two metrics:
+Three metrics:
 
 - **operation pairs**, computed from the history after the run (no cost to the driver): for each
   ordered pair of outcomes ``op:STATUS`` on one key id, how many times two calls overlapped in
@@ -11,27 +11,36 @@ Two metrics:
   source too), and the id a create makes (``out.key`` on SUCCESS, the requested id of a
   persistent create otherwise). Two calls sharing two ids count once per shared id. Pending
   calls (no return) are counted apart, not paired.
-- **key-slot mutex hand-offs**, recorded by the driver (end.json ``handoffs``): for each release
-  of the key-slot mutex by one thread followed by its acquisition by another, the pair
-  (releasing call's operation, acquiring call's operation), both threads in a call.
+- **key-slot mutex hand-offs**, recorded by the driver (end.json ``handoffs``,
+  harness/inside/handoffs.h): for each release of the key-slot mutex by one thread followed by its
+  acquisition by another, both threads in a call, the pair of sides ``op@function``: the call's
+  operation and the core function that took the mutex for the critical section.
+- **slot transitions**, recorded by the driver (end.json ``transitions``,
+  harness/inside/transitions.h): each slot-state transition made inside a call, ``alone`` or
+  ``contended`` (another thread registered as a reader of the slot, or waiting for the key-slot
+  mutex in a call on the slot's key).
 
 The universe of the pair metric is every ordered pair of the outcomes ``universe_outcomes()``:
 the operations of the scenario catalogue that name a key, each with the statuses the model
-accepts for it (scenarios/model/key_store.py, model/key_use.py ``LEGITIMATE``; ALREADY_EXISTS for creates),
-minus the statuses only injected faults or a static key store produce (storage and memory
-errors, INSUFFICIENT_ENTROPY, INSUFFICIENT_DATA). It is an upper bound: some pairs cannot occur
-under a given scenario (spec mode lets no destroy overlap another call on its id). Observed
-pairs outside it are kept and listed as ``outside``. The hand-off universe is every ordered pair
-of those operations.
+accepts for it (scenarios/model/key_store.py, model/key_use.py ``LEGITIMATE``;
+ALREADY_EXISTS for creates), minus the statuses only injected faults or a static key store produce (storage and memory
+errors, INSUFFICIENT_ENTROPY, INSUFFICIENT_DATA). The hand-off universe is every ordered pair of
+the sides ``universe_sides()``: each such operation with each core function that takes the
+key-slot mutex on its path in Mbed TLS 3.6 (``CRITICAL_SECTIONS``). The transition universe is
+every transition of ``TRANSITIONS`` with each of ``CONTENTION``. Each is an upper bound: some
+cells cannot occur under a given scenario (spec mode lets no destroy overlap another call on its
+id). Observed cells outside it are kept and listed as ``outside``.
 
 Public API::
 
     of_history(path) -> dict     # a binary history directory or a JSON Lines file
     of_run(path) -> dict | None  # a run directory (its history/) or a history path
     merge(a, b) -> dict          # associative and commutative; None is the identity
-    universe() -> {"pairs": [(first, second)], "handoffs": [(first, second)]}
-    summary(cov) -> {"pairs": {covered, total, fraction, uncovered, outside}, "handoffs": ...}
+    universe() -> {"pairs": [(first, second)], "handoffs": [...], "transitions": [...]}
+    summary(cov, limit=None) -> {metric: {covered, total, fraction, uncovered, uncovered_count,
+                                          outside, outside_count}}
     section(runs) -> dict | None # a report's top-level "coverage" from its runs' JSON
+    newly_covered(before, after) -> {metric: [cells]}
     compare(reports, names) -> dict, format_compare(result) -> str    # run.py coverage
 """
 import functools
@@ -46,7 +55,11 @@ from scenarios.model import key_store as model_module
 from scenarios.model import key_use as model_use
 from scenarios.setup.source import SetupError
 
-VERSION = 1
+VERSION = 2
+METRICS = ("pairs", "handoffs", "transitions")
+LABELS = {"pairs": "operation pairs", "handoffs": "key-slot hand-offs",
+          "transitions": "slot transitions"}
+LISTED = 100        # uncovered and outside cells a summary lists when limited (section())
 _FAULT_ONLY = model_module.RESOURCE_ERRORS | {"INSUFFICIENT_ENTROPY", "INSUFFICIENT_DATA"}
 _KEYLESS = frozenset(op for op, (ints, *_rest) in history_format.OPS.items()
                      if "key" not in ints and "src" not in ints
@@ -57,7 +70,7 @@ _SCANNED = ("op", "status", "key", "out_key", "attrs.lifetime", "attrs.id")
 
 
 def empty():
-    return {"version": VERSION, "calls": 0, "pending": 0, "pairs": {}, "handoffs": {}}
+    return {"version": VERSION, "calls": 0, "pending": 0, **{m: {} for m in METRICS}}
 
 
 # ---- the universe ----
@@ -87,10 +100,40 @@ def universe_outcomes():
     return tuple(f"{op}:{status}" for op in catalogue_ops() for status in _statuses(op))
 
 
+# The core functions of Mbed TLS 3.6 that take the key-slot mutex (library/psa_crypto.c,
+# psa_crypto_slot_management.c), by what an operation does: look a key up and let it go, create
+# one, destroy one, purge or close one.
+LOOKUP = ("psa_get_and_lock_key_slot", "psa_unregister_read_under_mutex")
+CREATION = ("psa_start_key_creation", "psa_finish_key_creation", "psa_fail_key_creation")
+CRITICAL_SECTIONS = {"destroy": ("psa_get_and_lock_key_slot", "psa_destroy_key"),
+                     "purge": ("psa_purge_key",), "close": ("psa_close_key",),
+                     "import": CREATION, "generate": CREATION}
+_FROM_KEY = LOOKUP + CREATION       # copy, derive, derive_from: read a key, create one
+
+TRANSITIONS = ("EMPTY>FILLING", "FILLING>FULL", "FILLING>EMPTY", "FULL>PENDING_DELETION",
+               "PENDING_DELETION>EMPTY", "FULL>EMPTY(evict)", "FULL>EMPTY(unload)")
+CONTENTION = ("alone", "contended")
+
+
+def critical_sections(op):
+    """The core functions taking the key-slot mutex on ``op``'s path."""
+    if op in CRITICAL_SECTIONS:
+        return CRITICAL_SECTIONS[op]
+    return _FROM_KEY if op in history_format.CREATE_OPS else LOOKUP
+
+
+@functools.lru_cache(maxsize=None)
+def universe_sides():
+    """Every hand-off side ``op@function`` of the universe."""
+    return tuple(f"{op}@{function}" for op in catalogue_ops()
+                 for function in critical_sections(op))
+
+
 def universe():
-    outcomes, ops = universe_outcomes(), catalogue_ops()
+    outcomes, sides = universe_outcomes(), universe_sides()
     return {"pairs": [(a, b) for a in outcomes for b in outcomes],
-            "handoffs": [(a, b) for a in ops for b in ops]}
+            "handoffs": [(a, b) for a in sides for b in sides],
+            "transitions": [(t, c) for t in TRANSITIONS for c in CONTENTION]}
 
 
 # ---- operation pairs of one history ----
@@ -109,10 +152,13 @@ def of_history(path):
     with history_module.gc_paused():      # a million small tuples, no cycles
         if history_binary.is_binary(path):
             per_key = _binary_keys(path, result)
-            result["handoffs"] = _end_handoffs(path)
         else:
             per_key = _jsonl_keys(path, result)
         result["pairs"] = _pairs(per_key)
+        end = _end(path)
+        for metric in ("handoffs", "transitions"):
+            table = end.get(metric)
+            result[metric] = _checked_table(table) if isinstance(table, dict) else {}
     return result
 
 
@@ -215,15 +261,20 @@ def _kind(binary, op, status):
     return _mode(op_name, status_name), status_name == "SUCCESS", f"{op_name}:{status_name}"
 
 
-def _end_handoffs(path):
-    """end.json's ``handoffs`` ({releasing op: {acquiring op: count}}), or {}."""
+def _end(path):
+    """The history's end object (end.json of a binary history, the last line of a JSON Lines
+    one), or {} when there is none to read."""
     try:
-        with open(os.path.join(path, "end.json"), encoding="utf-8") as stream:
-            end = json.load(stream).get("end") or {}
-    except (OSError, ValueError):
+        if history_binary.is_binary(path):
+            with open(os.path.join(path, "end.json"), encoding="utf-8") as stream:
+                end = json.load(stream).get("end")
+        else:
+            with open(path, "rb") as stream:
+                stream.seek(max(0, os.path.getsize(path) - 65536))
+                end = json.loads(stream.read().splitlines()[-1]).get("end")
+    except (OSError, ValueError, IndexError, AttributeError):
         return {}
-    handoffs = end.get("handoffs")
-    return _checked_table(handoffs) if isinstance(handoffs, dict) else {}
+    return end if isinstance(end, dict) else {}
 
 
 def _checked_table(table):
@@ -248,39 +299,42 @@ def merge(a, b):
         return b if a is None else a
     return {"version": VERSION, "calls": a.get("calls", 0) + b.get("calls", 0),
             "pending": a.get("pending", 0) + b.get("pending", 0),
-            "pairs": _merge_table(a.get("pairs", {}), b.get("pairs", {})),
-            "handoffs": _merge_table(a.get("handoffs", {}), b.get("handoffs", {}))}
+            **{m: _merge_table(a.get(m, {}), b.get(m, {})) for m in METRICS}}
 
 
 def merge_all(items):
     return functools.reduce(merge, items, None)
 
 
-def _metric(table, cells):
-    covered = [cell for cell in cells if table.get(cell[0], {}).get(cell[1], 0) > 0]
+def _listed(cells, limit):
+    return cells if limit is None else cells[:limit]
+
+
+def _metric(table, cells, limit):
+    covered = sum(1 for a, b in cells if table.get(a, {}).get(b, 0) > 0)
     inside = set(cells)
     outside = sorted(f"{a} > {b}" for a, row in table.items() for b, n in row.items()
                      if n and (a, b) not in inside)
-    return {"covered": len(covered), "total": len(cells),
-            "fraction": round(len(covered) / len(cells), 4) if cells else 0.0,
-            "uncovered": [f"{a} > {b}" for a, b in cells
-                          if not table.get(a, {}).get(b, 0)],
-            "outside": outside}
+    uncovered = [f"{a} > {b}" for a, b in cells if not table.get(a, {}).get(b, 0)]
+    return {"covered": covered, "total": len(cells),
+            "fraction": round(covered / len(cells), 4) if cells else 0.0,
+            "uncovered_count": len(uncovered), "uncovered": _listed(uncovered, limit),
+            "outside_count": len(outside), "outside": _listed(outside, limit)}
 
 
-def summary(cov):
+def summary(cov, limit=None):
     """Per metric: covered cells of the universe, its size, the fraction, the uncovered cells
-    (``first > second``) and the observed cells outside the universe."""
+    (``first > second``, in the universe's order) and the observed cells outside the universe,
+    each list with its length; ``limit`` keeps only the first cells of each list."""
     cov = cov or empty()
     cells = universe()
-    return {"pairs": _metric(cov.get("pairs", {}), cells["pairs"]),
-            "handoffs": _metric(cov.get("handoffs", {}), cells["handoffs"])}
+    return {m: _metric(cov.get(m, {}), cells[m], limit) for m in METRICS}
 
 
 def newly_covered(before, after):
     """Per metric, the cells ``after`` covered that ``before`` did not (``first > second``)."""
     found = {}
-    for metric in ("pairs", "handoffs"):
+    for metric in METRICS:
         old = (before or {}).get(metric, {})
         found[metric] = sorted(f"{a} > {b}" for a, row in (after or {}).get(metric, {}).items()
                                for b, n in row.items() if n and not old.get(a, {}).get(b, 0))
@@ -289,24 +343,39 @@ def newly_covered(before, after):
 
 def section(runs):
     """The report's top-level ``coverage`` (docs/report-format.md): the runs' coverage merged,
-    the universe and the summary; None when no run recorded any."""
+    the universe and the summary, whose lists of cells are cut at ``LISTED`` (the report's
+    coverage-cells.json has them whole); None when no run recorded any."""
     merged = merge_all(run.get("coverage") for run in runs)
     if merged is None:
         return None
     return {**merged, "runs": sum(run.get("coverage") is not None for run in runs),
             "universe": {"outcomes": list(universe_outcomes()),
-                         "operations": list(catalogue_ops())},
-            "summary": summary(merged)}
+                         "operations": list(catalogue_ops()),
+                         "sides": list(universe_sides()),
+                         "transitions": list(TRANSITIONS), "contention": list(CONTENTION)},
+            "summary": summary(merged, LISTED)}
+
+
+def cells(section_data):
+    """Every uncovered and outside cell of a report's coverage, per metric (coverage-cells.json)."""
+    full = summary(section_data)
+    return {m: {key: full[m][key] for key in ("uncovered", "outside")} for m in METRICS}
+
+
+def cells_file(data):
+    """coverage-cells.json of a report (docs/report-format.md): ``cells`` of its coverage."""
+    found = data.get("coverage")
+    return json.dumps(cells(found) if found else {}, indent=1)
+
+
+def _fractions(item):
+    return ", ".join(f"{LABELS[m]} {item[m]['covered']}/{item[m]['total']} "
+                     f"({100 * item[m]['fraction']:.1f} %)" for m in METRICS)
 
 
 def headline(section_data):
     """One line: covered / total per metric."""
-    parts = []
-    for metric, label in (("pairs", "operation pairs"), ("handoffs", "key-slot hand-offs")):
-        found = section_data["summary"][metric]
-        parts.append(f"{label} {found['covered']}/{found['total']} "
-                     f"({100 * found['fraction']:.1f} %)")
-    return "coverage: " + ", ".join(parts)
+    return "coverage: " + _fractions(section_data["summary"])
 
 
 def of_report(data, name):
@@ -325,13 +394,13 @@ def compare(reports, names):
     for section_data, name in zip(sections, names):
         own = summary(section_data)
         per_report.append({"report": name, "calls": section_data["calls"],
-                           **{m: _counts(own[m]) for m in ("pairs", "handoffs")},
+                           **{m: _counts(own[m]) for m in METRICS},
                            "new": newly_covered(merged, section_data) if merged else None})
         merged = merge(merged, section_data)
     total = summary(merged)
     return {"merged": {"calls": merged["calls"],
                        **{m: {**_counts(total[m]), "uncovered": total[m]["uncovered"]}
-                          for m in ("pairs", "handoffs")}},
+                          for m in METRICS}},
             "reports": per_report}
 
 
@@ -340,19 +409,13 @@ def _counts(metric):
 
 
 def format_compare(result):
-    def line(item):
-        return ", ".join(f"{label} {item[m]['covered']}/{item[m]['total']} "
-                         f"({100 * item[m]['fraction']:.1f} %)"
-                         for m, label in (("pairs", "operation pairs"),
-                                          ("handoffs", "key-slot hand-offs")))
     lines = [f"merged ({len(result['reports'])} reports, {result['merged']['calls']} calls): "
-             f"{line(result['merged'])}"]
+             f"{_fractions(result['merged'])}"]
     for item in result["reports"]:
-        lines.append(f"{item['report']}: {line(item)}")
+        lines.append(f"{item['report']}: {_fractions(item)}")
         if item["new"] is not None:
             new = item["new"]
-            lines.append(f"  new against the reports before it: {len(new['pairs'])} operation "
-                         f"pairs, {len(new['handoffs'])} hand-offs")
-            lines += [f"    pair {cell}" for cell in new["pairs"]]
-            lines += [f"    hand-off {cell}" for cell in new["handoffs"]]
+            lines.append("  new against the reports before it: " +
+                         ", ".join(f"{len(new[m])} {LABELS[m]}" for m in METRICS))
+            lines += [f"    {LABELS[m]}: {cell}" for m in METRICS for cell in new[m]]
     return "\n".join(lines)

@@ -1,16 +1,17 @@
 """Reports: reports/<run>/ with summary.json (schema: docs/report-format.md), summary.md,
-index.html (timelines), junit.xml and results.sarif, all written from the summary data, so that
+index.html (timelines), junit.xml, results.sarif and coverage-cells.json, all written from the summary data, so that
 ``merge`` can rewrite them for combined shards; and the one-screen terminal summary."""
 import datetime
 import json
 import os
 
+from scenarios.checker import coverage
 from scenarios.report import junit, page, sarif, summary
 from scenarios.setup.source import REPO, SetupError
 
 REPORTS_DIR = os.path.join(REPO, "reports")
 FILES = {"summary.md": summary.markdown, "index.html": page.render, "junit.xml": junit.render,
-         "results.sarif": sarif.render}
+         "results.sarif": sarif.render, "coverage-cells.json": coverage.cells_file}
 
 
 def new_report_dir(root=REPORTS_DIR, label=""):

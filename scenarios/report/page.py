@@ -1,9 +1,9 @@
 """index.html: the report for a person, in one self-contained file (no network, no external
 assets): summary, per-scenario throughput, one section per distinct failure with its timeline
 (checker violations) or its two stacks (sanitizer reports), the shrinking result and the repro
-command, the coverage (heat maps of operation pairs and key-slot hand-offs, the cells never
-covered), then every run. A short inline script counts the timeline bars the browser laid out
-(``data-timeline-bars`` on <body>), which the headless-browser test reads back."""
+command, the coverage (heat maps of operation pairs, key-slot hand-offs and slot transitions, the
+cells never covered), then every run. A short inline script counts the timeline bars the browser
+laid out (``data-timeline-bars`` on <body>), which the headless-browser test reads back."""
 import math
 from html import escape
 
@@ -153,47 +153,67 @@ def _runs(data):
             "</details>")
 
 
-def _coverage(section):
-    """The coverage section: headline, the two heat maps, the cells never covered."""
-    pairs, handoffs = section["summary"]["pairs"], section["summary"]["handoffs"]
-    ops = section["universe"]["operations"]
-    by_op = {}
-    for first, row in section["pairs"].items():
+def _summed(table, key):
+    """{(key(first), key(second)): count summed} of a coverage table."""
+    summed = {}
+    for first, row in table.items():
         for second, count in row.items():
-            cell = (first.split(":")[0], second.split(":")[0])
-            by_op[cell] = by_op.get(cell, 0) + count
-    handoff_cells = {(a, b): n for a, row in section["handoffs"].items()
-                     for b, n in row.items()}
+            cell = (key(first), key(second))
+            summed[cell] = summed.get(cell, 0) + count
+    return summed
+
+
+def _coverage(section):
+    """The coverage section: headline, the heat maps, the cells never covered (every one: the
+    summary in summary.json lists only the first)."""
+    full = coverage.summary(section)
+    ops = section["universe"]["operations"]
+    functions = list(dict.fromkeys(side.split("@")[1] for side in coverage.universe_sides()))
+    by_op = _summed(section["pairs"], lambda outcome: outcome.split(":")[0])
     never = [f"{a} > {b}" for a in ops for b in ops if not by_op.get((a, b))]
+    transitions = {(t, c): n for t, row in section.get("transitions", {}).items()
+                   for c, n in row.items()}
+    handoffs = section["handoffs"]
     return ("<h2 id=\"coverage\">Coverage</h2>"
             f"<p>{escape(coverage.headline(section))}, over {section['runs']} runs and "
-            f"{section['calls']} calls ({section['pending']} pending, not paired). Universe: "
+            f"{section['calls']} calls ({section['pending']} pending, not paired). Universes "
+            "(docs/report-format.md): ordered pairs of the "
             f"{len(section['universe']['outcomes'])} outcomes <code>op:STATUS</code> of the "
             f"catalogue's {len(ops)} key operations (statuses the model accepts, without those "
-            "only faults produce), ordered pairs; hand-offs: ordered pairs of those operations "
-            "(docs/report-format.md).</p>"
+            "only faults produce); ordered pairs of the hand-off sides <code>op@function</code> "
+            "(each operation with the core functions that take the key-slot mutex on its path); "
+            "each slot transition alone or contended.</p>"
             "<h3>Operation pairs on one key id</h3><p>Row: the call invoked first; column: a "
             "call that overlapped it; counts summed over statuses.</p>"
             + _heat(ops, by_op) +
             "<h3>Key-slot mutex hand-offs</h3><p>Row: the releasing call's operation; column: "
-            "the acquiring call's.</p>" + _heat(ops, handoff_cells) +
+            "the acquiring call's; summed over critical sections.</p>"
+            + _heat(ops, _summed(handoffs, lambda side: side.split("@")[0])) +
+            "<p>Row: the core function that took the mutex for the releasing critical section; "
+            "column: the acquiring one's; summed over operations.</p>"
+            + _heat(functions, _summed(handoffs, lambda side: side.split("@")[-1])) +
+            "<h3>Slot transitions</h3><p>Contended: another thread registered as a reader of the "
+            "slot, or waiting for the key-slot mutex in a call on the slot's key.</p>"
+            + _heat(list(coverage.TRANSITIONS), transitions, list(coverage.CONTENTION)) +
             "<h3>Never covered</h3>"
             + _cells(f"operation pairs, by operation ({len(never)})", never)
-            + _cells(f"operation pairs, by outcome ({len(pairs['uncovered'])})",
-                     pairs["uncovered"])
-            + _cells(f"hand-offs ({len(handoffs['uncovered'])})", handoffs["uncovered"])
-            + _cells(f"observed outside the universe ({len(pairs['outside'])})",
-                     pairs["outside"] + handoffs["outside"]))
+            + "".join(_cells(f"{coverage.LABELS[m]} ({full[m]['uncovered_count']})",
+                             full[m]["uncovered"]) for m in coverage.METRICS)
+            + _cells("observed outside the universe "
+                     f"({sum(full[m]['outside_count'] for m in coverage.METRICS)})",
+                     [cell for m in coverage.METRICS for cell in full[m]["outside"]]))
 
 
-def _heat(names, cells):
-    """A table of names x names; a cell's shade grows with the log of its count."""
+def _heat(names, cells, columns=None):
+    """A table of names x columns (default: names); a cell's shade grows with the log of its
+    count."""
+    columns = columns or names
     top = max(cells.values(), default=0)
-    head = "".join(f"<th>{escape(name)}</th>" for name in names)
+    head = "".join(f"<th>{escape(name)}</th>" for name in columns)
     rows = []
     for first in names:
         tds = []
-        for second in names:
+        for second in columns:
             count = cells.get((first, second), 0)
             if not count:
                 tds.append(f"<td class=\"never\" title=\"{escape(first)} &gt; "
