@@ -50,6 +50,7 @@ _UNSETTLED = object()
 _REVEALING = frozenset((psa._export, model_use._export_public, model_use._signed))
 _UNBOUND_USES = frozenset((model_use._use, model_use._use_rejected))   # accept any output of
                                                                         # an unknown material
+_CREATE, _DESTROY, _ABSENT, _MATERIAL = psa._create, psa._destroy, psa.ABSENT, psa.MATERIAL
 
 
 class KeyVerdict:
@@ -81,8 +82,18 @@ class _Key:
 
     def ambiguous(self):
         """Could a segment start in a state whose material is unknown or multiple?"""
-        return self.window_ambiguous or any(state is not psa.ABSENT and psa._ambiguous(state)
-                                            for state in self.states)
+        if self.window_ambiguous:
+            return True
+        for state in self.states:
+            if state is not _ABSENT:
+                if len(state) != 1:
+                    if psa._ambiguous(state):
+                        return True
+                else:
+                    for desc in state:
+                        if desc[_MATERIAL] is None:
+                            return True
+        return False
 
 
 class _StreamSources(psa._Sources):
@@ -103,10 +114,18 @@ class _StreamSources(psa._Sources):
         return super().descs(op)
 
     def add_create(self, op):
-        self.lists.setdefault(op.key, ([], []))[0].append(op)
+        """Register a create; the number of creates now listed for its key."""
+        listed = self.lists.get(op.key)
+        if listed is None:
+            listed = self.lists[op.key] = ([], [])
+        listed[0].append(op)
+        return len(listed[0])
 
     def add_killer(self, key, call, ret):
-        self.lists.setdefault(key, ([], []))[1].append((call, ret))
+        listed = self.lists.get(key)
+        if listed is None:
+            listed = self.lists[key] = ([], [])
+        listed[1].append((call, ret))
         self.dirty.add(key)
 
     def _candidates(self, copy):
@@ -158,7 +177,7 @@ class StreamCheck:
         self.links = MaterialLinks()
         self.sources = _StreamSources(self.links)
         self.wildcards = []
-        self.in_flight = {}       # thread -> (call, ret) of its last call
+        self.in_flight = {}       # thread -> its last Call
         self.done = {}            # key -> KeyVerdict (violated or unknown: no more checking)
         self.seen = set()
         self.contexts = {}        # key -> its last mutating ops, for the recently active keys
@@ -175,12 +194,8 @@ class StreamCheck:
         self.position = self.sources.position = stamp = call.call
         copies = self.copies
         while copies and copies[0][0] < stamp:   # every candidate source has been read
-            op = heapq.heappop(copies)[1]
-            if op.rule is psa._create:
-                self.sources.descs(op)
-            else:
-                self._reveal(op)
-        self.in_flight[call.thread] = (stamp, _INF if call.ret is None else call.ret)
+            self._resolve(heapq.heappop(copies)[1])
+        self.in_flight[call.thread] = call
         self.fed += 1
         if self.fed >= self.next_sweep:
             self._sweep()
@@ -194,19 +209,25 @@ class StreamCheck:
     def finish(self):
         self.position = self.sources.position = _INF
         for _, op in sorted(self.copies, key=lambda item: item[0]):
-            if op.rule is psa._create:
-                self.sources.descs(op)
-            else:
-                self._reveal(op)
+            self._resolve(op)
         self.copies = []
         for key, entry in list(self.open.items()):
             self._close(key, entry)
         return list(self.done.values())
 
+    def _resolve(self, op):
+        """A copy's or derive_from's create, or a revealing op (``_REVEALING``), once the
+        stream has passed its ret: every candidate instance has been read."""
+        if op.rule is _CREATE:
+            self.sources.descs(op)
+        else:
+            self._reveal(op)
+
     def _reveal(self, op):
         """What an export, export_public, sign or verify teaches about the material of the
-        instance it read (materials.py), once every candidate instance has been read."""
-        if self.links.may_learn(self.sources.lists.get(op.key, ((), ()))[0]):
+        instance it read (model/materials.py)."""
+        listed = self.sources.lists.get(op.key)
+        if listed is not None and self.links.may_learn(listed[0]):
             candidates = self.sources.candidates(op.key, op.source)
             if op.rule is psa._export:
                 self.links.reveal(op, candidates)
@@ -226,9 +247,15 @@ class StreamCheck:
 
     def _remember(self, key, ops):
         """Note the key's last mutating ops (an explanation's context), for the most recently
-        active keys only."""
+        active keys only; ``ops``: a new list, kept."""
         contexts = self.contexts
-        contexts[key] = (contexts.pop(key, []) + ops)[-CONTEXT_OPS:]
+        known = contexts.pop(key, None)
+        if known is None:
+            known = ops if len(ops) <= CONTEXT_OPS else ops[-CONTEXT_OPS:]
+        else:
+            known += ops
+            del known[:-CONTEXT_OPS]
+        contexts[key] = known
         if len(contexts) > _CONTEXTS:
             del contexts[next(iter(contexts))]
 
@@ -238,17 +265,20 @@ class StreamCheck:
         """Every create and destroy counts as a copy source or killer, and every copy and
         export is resolved, even on a key already violated or unknown: one key's verdict never
         changes another's."""
-        self.seen.add(key)
         rule = op.rule
         if op.ret is not None:
-            if rule is psa._create or rule is psa._destroy:
+            if rule is _CREATE:
                 self.sources.add_killer(key, op.call, op.ret)
-            if (rule is psa._create and op.descs is None) or rule in _REVEALING:
+                if op.descs is None:
+                    heapq.heappush(self.copies, (op.ret, op))
+            elif rule is _DESTROY:
+                self.sources.add_killer(key, op.call, op.ret)
+            elif rule in _REVEALING:
                 heapq.heappush(self.copies, (op.ret, op))
         entry = self.keys.get(key)
         if entry is None:
             if key in self.done:
-                if rule is psa._create:
+                if rule is _CREATE:
                     self._register(key, op)
                 return
             entry = self._new_key(key)
@@ -256,16 +286,16 @@ class StreamCheck:
             self._close(key, entry)
             if self.keys.get(key) is not entry:    # violated, unknown or forgotten
                 if key in self.done:
-                    if rule is psa._create:
+                    if rule is _CREATE:
                         self._register(key, op)
                     return
                 entry = self._new_key(key)
-        if rule is psa._create:
-            self._add_create(key, entry, op)
-        else:
-            self._append(key, entry, op)
+        self._append(key, entry, op)
+        if rule is _CREATE:
+            self._register(key, op)
 
     def _new_key(self, key):
+        self.seen.add(key)
         entry = self.keys[key] = _Key(self.init)
         if self.wildcards and psa.VOLATILE_MIN <= key <= psa.VOLATILE_MAX:
             self.links.weaken(key, WILDCARD)
@@ -279,8 +309,7 @@ class StreamCheck:
 
     def _register(self, key, op):
         """A create as a candidate source instance of later copies and exports."""
-        self.sources.add_create(op)
-        count = len(self.sources.lists[key][0])
+        count = self.sources.add_create(op)
         if count > 8 and count & (count - 1) == 0:     # at 16, 32, 64...: amortised O(1)
             self.sources.prune(key, self._watermark())
 
@@ -311,8 +340,10 @@ class StreamCheck:
 
     def _watermark(self):
         """No call still to be resolved was invoked before this stamp."""
-        open_calls = [call for call, ret in self.in_flight.values() if ret > self.position]
-        return min(open_calls, default=self.position)
+        position = self.position
+        open_calls = [call.call for call in self.in_flight.values()
+                      if call.ret is None or call.ret > position]
+        return min(open_calls, default=position)
 
     # ---- closing a segment ----
 
@@ -323,8 +354,9 @@ class StreamCheck:
             entry.uses = False
             if self._unbound(entry, segment):
                 self.links.weaken(key, UNBOUND_USE)
+        single = len(segment) == 1
         try:
-            if entry.chain is not None or not _is_small(segment):
+            if entry.chain is not None or not (single or _is_small(segment)):
                 if not self._extend(key, entry, segment):
                     return
             elif not self._close_small(key, entry, segment):
@@ -333,9 +365,13 @@ class StreamCheck:
             self._give_up(key, KeyVerdict(key, UNKNOWN, reason=f"search budget of "
                                           f"{self.budget} model steps exhausted"))
             return
-        mutating = [op for _, _, op in segment if not op.readonly]
-        if mutating:
-            self._remember(key, mutating)
+        if single:
+            if not segment[0][2].readonly:
+                self._remember(key, [segment[0][2]])
+        else:
+            mutating = [op for _, _, op in segment if not op.readonly]
+            if mutating:
+                self._remember(key, mutating)
         if entry.states == self.init and entry.chain is None and not self.wildcards:
             del self.keys[key]      # back in its initial state with nothing open
 
@@ -346,8 +382,9 @@ class StreamCheck:
         if len(segment) == 1 and len(states) == 1 and segment[0][1] is not _INF:
             op = segment[0][2]
             rule = op.rule
-            if rule is psa._create:
-                self.sources.descs(op)
+            if rule is _CREATE:
+                if op.descs is None:
+                    self.sources.descs(op)
             elif rule in psa._BINDERS:
                 op.readonly = not entry.ambiguous()
             entry.steps += 1
@@ -448,7 +485,7 @@ class StreamCheck:
 
     def _violated(self, key, entry, segment, starts):
         failure = explain_segment(self.model, segment, list(starts))
-        failure.context = self.contexts.get(key, [])
+        failure.context = list(self.contexts.get(key, ()))
         self._give_up(key, KeyVerdict(key, VIOLATION, failure))
 
     def _give_up(self, key, verdict):

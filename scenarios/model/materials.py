@@ -248,13 +248,18 @@ def _unknown(descs):
 
 
 def _known_material(descs):
-    """The one material every description has, if it is known bytes."""
+    """The one material every description has, if it is known bytes (per export: the one
+    description case without a set)."""
     if not descs:
         return None
-    materials = {d[psa.MATERIAL] for d in descs}
-    if len(materials) != 1:
-        return None
-    material = next(iter(materials))
+    if len(descs) == 1:
+        for desc in descs:
+            material = desc[psa.MATERIAL]
+    else:
+        materials = {d[psa.MATERIAL] for d in descs}
+        if len(materials) != 1:
+            return None
+        material = next(iter(materials))
     return material if material is not None and ":" not in material else None
 
 
