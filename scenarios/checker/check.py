@@ -122,14 +122,14 @@ def _check(history, budget):
     model = KeyStoreModel()
     stream = StreamCheck(model, budget)
     rules = FaultRules(history.header)
-    count = 0
+    count, admit, feed = 0, rules.admit, stream.feed
     for count, call in enumerate(history.calls, 1):
-        problem, checked = rules.admit(call)
+        problem, checked = admit(call)
         if problem is not None:
             result.violations.append(Violation("static", _call_key(call), problem,
                                                [summarize(call)]))
         elif checked:
-            stream.feed(call)
+            feed(call)
     verdicts = stream.finish()
     result.calls, result.complete = count, history.complete
     result.stopped = rules.stopped(history.header)

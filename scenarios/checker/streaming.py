@@ -33,7 +33,7 @@ It computes exactly what ``linearizability.check(model, calls)`` computes over
 - A key whose state is back to the initial one with nothing open is forgotten. The last mutating
   ops of a key (an explanation's context) are kept for the most recently active keys only.
 """
-import heapq
+from heapq import heappop, heappush
 
 from scenarios.model import key_store as psa
 from scenarios.model import key_use as model_use
@@ -51,6 +51,7 @@ _REVEALING = frozenset((psa._export, model_use._export_public, model_use._signed
 _UNBOUND_USES = frozenset((model_use._use, model_use._use_rejected))   # accept any output of
                                                                         # an unknown material
 _CREATE, _DESTROY, _ABSENT, _MATERIAL = psa._create, psa._destroy, psa.ABSENT, psa.MATERIAL
+_KEY_OPS = psa._key_ops
 
 
 class KeyVerdict:
@@ -194,12 +195,12 @@ class StreamCheck:
         self.position = self.sources.position = stamp = call.call
         copies = self.copies
         while copies and copies[0][0] < stamp:   # every candidate source has been read
-            self._resolve(heapq.heappop(copies)[1])
+            self._resolve(heappop(copies)[1])
         self.in_flight[call.thread] = call
         self.fed += 1
         if self.fed >= self.next_sweep:
             self._sweep()
-        for op in psa._key_ops(call):
+        for op in _KEY_OPS(call):
             key = op.key
             if key is None:
                 self._add_wildcard(op)
@@ -270,11 +271,11 @@ class StreamCheck:
             if rule is _CREATE:
                 self.sources.add_killer(key, op.call, op.ret)
                 if op.descs is None:
-                    heapq.heappush(self.copies, (op.ret, op))
+                    heappush(self.copies, (op.ret, op))
             elif rule is _DESTROY:
                 self.sources.add_killer(key, op.call, op.ret)
             elif rule in _REVEALING:
-                heapq.heappush(self.copies, (op.ret, op))
+                heappush(self.copies, (op.ret, op))
         entry = self.keys.get(key)
         if entry is None:
             if key in self.done:
