@@ -261,3 +261,18 @@ def test_every_approximation_is_counted_per_key():
     assert check_file(fixture("ok_copy_of_generated_shares_bytes")).weakened == []
     use = check_file(fixture("ok_mac_on_generated_key_accepts_any_output"))
     assert use.weakened == [{"key": 0x40000001, "reason": materials.UNBOUND_USE}]
+
+
+def test_a_key_pair_derived_from_a_stored_key_is_counted(tmp_path):
+    """Its material is not computed from its secret's (only raw bytes are): the C core counts
+    it under the same reason (scenarios/checker/fast_check.py)."""
+    with open(fixture("ok_derived_from_generated_hkdf_of_its_bytes"), encoding="utf-8") as stream:
+        lines = [json.loads(line) for line in stream]
+    assert check_history(parse([json.dumps(line) for line in lines])).weakened == []
+    lines[2]["args"].update(type=0x7112, bits=256)     # an ECC P-256 key pair
+    lines[3] = dict(lines[4], seq=2)                   # no export of it (a scalar): its secret's
+    del lines[4]
+    lines[-1]["end"]["records"] -= 1
+    result = check_history(parse([json.dumps(line) for line in lines]))
+    assert result.verdict == "ok"
+    assert result.weakened == [{"key": 0x40000002, "reason": materials.UNTIED_DERIVATION}]

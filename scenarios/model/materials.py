@@ -29,8 +29,10 @@ a correct execution (docs/checker.md §2), so a conflict is never a false alarm:
 
 A copy or export with several candidate instances, one of them of unknown material, teaches
 nothing here (its own partition still checks it against every candidate's description); a copy
-whose candidate is a copy still in flight, or a copy cycle, takes "any key" from it. Both are
-approximations (docs/checker.md §8), and each key they touch is counted in ``weakened``.
+whose candidate is a copy still in flight, or a copy cycle, takes "any key" from it; a key
+derived from a stored one into a key pair has a material tied to nothing (``UNTIED_DERIVATION``:
+model_use.derived_descs computes raw bytes only). All are approximations (docs/checker.md §8),
+and each key they touch is counted in ``weakened``.
 Nodes live on their KeyOps (``KeyOp.node``): memory follows the instances still referenced.
 """
 from scenarios.model import key_store as psa
@@ -45,6 +47,8 @@ SEVERAL_INSTANCES = ("an export that may have read one of several instances, one
 WILDCARD = "a pending create with no id may have made it (added to every volatile id)"
 UNBOUND_USE = ("a key use (cipher, MAC, AEAD, a failed verify) met a material still unknown, "
                "which accepts any output")
+UNTIED_DERIVATION = ("derived from a stored key into a type whose material is not raw bytes "
+                     "(a key pair): its bytes are not tied to its secret's")
 
 
 class Conflict:
@@ -86,8 +90,11 @@ class MaterialLinks:
     def alias(self, target, candidates):
         """``target``: a copy's or derive_from's create KeyOp whose descriptions were just
         computed from ``candidates`` (the source instances)."""
+        call = target.source
         if any(c.descs is None for c in candidates):
             self.weaken(target.key, ANY_KEY)
+        if call.op == "derive_from" and not _derived_material_is_raw(call.args):
+            self.weaken(target.key, UNTIED_DERIVATION)   # model_use.derived_descs: unknown
         if len(candidates) != 1:
             if any(_unknown(c.descs) for c in candidates):
                 self.weaken(target.key, SEVERAL_SOURCES)
@@ -95,7 +102,6 @@ class MaterialLinks:
         source = candidates[0]
         if source.node is None and target.node is None and _known_material(source.descs):
             return                 # one known material on both sides: the partitions check it
-        call = target.source
         if call.op == "copy":
             self._union(self._node(source), self._node(target), call)
         elif _derived_material_is_raw(call.args):
