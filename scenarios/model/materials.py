@@ -31,8 +31,11 @@ A copy or export with several candidate instances, one of them of unknown materi
 nothing here (its own partition still checks it against every candidate's description); a copy
 whose candidate is a copy still in flight, or a copy cycle, takes "any key" from it; a key
 derived from a stored one into a key pair has a material tied to nothing (``UNTIED_DERIVATION``:
-model_use.derived_descs computes raw bytes only). All are approximations (docs/checker.md §8),
-and each key they touch is counted in ``weakened``.
+model_use.derived_descs computes raw bytes only); a copy or
+derive_from whose source may have changed while it ran (several candidates, or one that had not
+returned when it was invoked) has its source's read and its target's creation checked in two
+partitions that nothing ties (``SPLIT``). All are approximations (docs/checker.md §8), and each
+key they touch is counted in ``weakened``.
 Nodes live on their KeyOps (``KeyOp.node``): memory follows the instances still referenced.
 """
 from scenarios.model import key_store as psa
@@ -49,6 +52,9 @@ UNBOUND_USE = ("a key use (cipher, MAC, AEAD, a failed verify) met a material st
                "which accepts any output")
 UNTIED_DERIVATION = ("derived from a stored key into a type whose material is not raw bytes "
                      "(a key pair): its bytes are not tied to its secret's")
+SPLIT = ("copied or derived while its source changed (several candidate source instances, or "
+         "one created while the copy ran): the source's read and the target's creation are "
+         "checked in two partitions, not tied to each other")
 
 
 class Conflict:
@@ -98,8 +104,12 @@ class MaterialLinks:
         if len(candidates) != 1:
             if any(_unknown(c.descs) for c in candidates):
                 self.weaken(target.key, SEVERAL_SOURCES)
+            if candidates:        # none: no instance to read, the target's create is refused
+                self.weaken(target.key, SPLIT)
             return
         source = candidates[0]
+        if not _settled_before(source, target.source):
+            self.weaken(target.key, SPLIT)
         if source.node is None and target.node is None and _known_material(source.descs):
             return                 # one known material on both sides: the partitions check it
         if call.op == "copy":
@@ -251,6 +261,16 @@ def _unknown(descs):
         if desc[psa.MATERIAL] is None:
             return True
     return False
+
+
+def _settled_before(instance, call):
+    """Is the split exact for a ``call`` whose one candidate source is ``instance``? Yes when
+    the instance returned before the call was invoked (its read can be placed right at the
+    call's start, before the target's creation) and its descriptions agree on every attribute
+    (the material is tied by the union-find)."""
+    if instance.ret is None or instance.ret >= call.call or instance.descs is None:
+        return False
+    return len({desc[:psa.MATERIAL] for desc in instance.descs}) == 1
 
 
 def _known_material(descs):
