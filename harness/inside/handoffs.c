@@ -29,21 +29,22 @@ static _Thread_local uint32_t call_ids[2];  /* the key ids it names, 0: none */
 static _Thread_local unsigned site;         /* lock site of the critical section held */
 static _Thread_local unsigned me;           /* the worker's number + 1; 0: none yet */
 
-/* Per worker, on a cache line of its own: the ids of the call in which it waits for the key-slot
- * mutex, 0 when it does not. Written by the worker only, read by the holder of the mutex; plain
- * volatile 64-bit accesses, which the hardware makes whole, because TSan instruments every
- * atomic access even here, at a cost that would dominate the counting's (a reader may see an
- * entry a moment late, which only shifts a transition between alone and contended). */
-static struct {
-    volatile uint64_t ids; /* the call's key << 32 | its requested id */
-    char pad[64 - sizeof(uint64_t)];
-} waiting[WAITERS];
+/* Per worker: the ids of the call in which it waits for the key-slot mutex (key << 32 | requested
+ * id), 0 when it does not, packed so that the holder reads a few cache lines to know who waits.
+ * Written by the worker only, always outside the critical section (before it locks, after it
+ * unlocks: while it holds the mutex its entry still says waiting, which only the holder itself
+ * could read, and it skips its own); read by the holder. Plain volatile 64-bit accesses, which
+ * the hardware makes whole, because TSan instruments every atomic access even here, at a cost
+ * that would dominate the counting's (a reader may see an entry a moment late, or a releaser's
+ * for the instant between its unlock and its clearing, which only shifts a transition between
+ * alone and contended; under the serialised engines neither happens). */
+static volatile uint64_t waiting[WAITERS];
 static volatile unsigned n_workers; /* one atomic step per thread, at its first call */
 
-/* The last release of the key-slot mutex, packed in one word: the releasing worker's `me` (0: a
- * thread with no call in flight) << 32 | its side. Invariant: read and written
- * only by the holder of the key-slot mutex, and written only when it changes (a release by the
- * worker that released last, in the same side, leaves the cache line where it is). */
+/* The side of the critical section holding the key-slot mutex, or of the last one, packed in one
+ * word: the worker's `me` (0: a thread with no call in flight) << 32 | its side. Invariant: read
+ * and written only by the holder of the key-slot mutex, once, when it acquires it: one cache
+ * line crosses to the acquiring core per hand-off, and none at the release. */
 static uint64_t last;
 
 /* Pair counts: open-addressing tables keyed by (releasing side << 12 | acquiring side) + 1,
@@ -95,7 +96,7 @@ UNTRACKED void handoffs_call_end(void)
 UNTRACKED void handoffs_waiting(void)
 {
     if (current != NO_CALL && me - 1 < WAITERS) {
-        waiting[me - 1].ids = (uint64_t) call_ids[0] << 32 | call_ids[1];
+        waiting[me - 1] = (uint64_t) call_ids[0] << 32 | call_ids[1];
     }
 }
 
@@ -157,18 +158,19 @@ void handoffs_thread_exit(void)
 /* Key-slot mutex held. */
 UNTRACKED void handoffs_acquired(const void *pc)
 {
-    if (current == NO_CALL) {
-        return;
+    uint64_t held = 0;
+    if (current != NO_CALL) {
+        site = lock_sites_index(pc);
+        held = (uint64_t) me << 32 | ((unsigned) current * SIDES_PER_OP + site);
+        uint64_t released = last;
+        if (released >> 32 != 0 && released >> 32 != me) {
+            count_pair((unsigned) released, (unsigned) held);
+        }
+        transitions_acquired();
     }
-    if (me - 1 < WAITERS && waiting[me - 1].ids != 0) {
-        waiting[me - 1].ids = 0;
+    if (last != held) {
+        last = held;
     }
-    site = lock_sites_index(pc);
-    uint64_t released = last;
-    if (released >> 32 != 0 && released >> 32 != me) {
-        count_pair((unsigned) released, (unsigned) current * SIDES_PER_OP + site);
-    }
-    transitions_acquired();
 }
 
 /* Key-slot mutex held. */
@@ -177,10 +179,13 @@ UNTRACKED void handoffs_releasing(void)
     if (current != NO_CALL) {
         transitions_releasing();
     }
-    uint64_t now = current == NO_CALL ? 0 :
-        (uint64_t) me << 32 | ((unsigned) current * SIDES_PER_OP + site);
-    if (last != now) {
-        last = now;
+}
+
+/* Key-slot mutex released, or the lock failed. */
+UNTRACKED void handoffs_released(void)
+{
+    if (me - 1 < WAITERS && waiting[me - 1] != 0) {
+        waiting[me - 1] = 0;
     }
 }
 
@@ -203,7 +208,7 @@ UNTRACKED bool handoffs_waiter_on(const uint32_t *ids, unsigned n)
         if (w == me - 1) {
             continue;
         }
-        uint64_t both = waiting[w].ids;
+        uint64_t both = waiting[w];
         for (unsigned i = 0; both != 0 && i < n; i++) {
             if ((uint32_t) (both >> 32) == ids[i] || (uint32_t) both == ids[i]) {
                 return true;
@@ -222,16 +227,23 @@ UNTRACKED static int counting_lock(mbedtls_threading_mutex_t *m)
     int ret = real_lock(m);
     if (ret == 0 && key_slot) {
         handoffs_acquired(__builtin_return_address(0));
+    } else if (key_slot) {
+        handoffs_released();
     }
     return ret;
 }
 
 UNTRACKED static int counting_unlock(mbedtls_threading_mutex_t *m)
 {
-    if (m == &mbedtls_threading_key_slot_mutex) {
+    bool key_slot = m == &mbedtls_threading_key_slot_mutex;
+    if (key_slot) {
         handoffs_releasing();
     }
-    return real_unlock(m);
+    int ret = real_unlock(m);
+    if (key_slot) {
+        handoffs_released();
+    }
+    return ret;
 }
 
 void handoffs_install(void)

@@ -11,8 +11,8 @@
  * and keep, per worker, whether it waits for the key-slot mutex and on which key ids.
  *
  * Cost: when the nemesis wraps mbedtls_mutex_lock/unlock, its wrappers call handoffs_waiting,
- * handoffs_acquired and handoffs_releasing for the key-slot mutex; otherwise handoffs_install
- * puts in two wrappers that do only that. The lock sites and the last releaser are read and
+ * handoffs_acquired, handoffs_releasing and handoffs_released for the key-slot mutex; otherwise handoffs_install
+ * puts in two wrappers that do only that. The lock sites and the last holder's side are read and
  * written only by the holder of that mutex, so they need no lock of their own; the counts are
  * per worker and join the totals when it exits (handoffs_thread_exit); a worker's waiting ids
  * are its own to write (a reader holding the mutex sees them late at worst). The functions are
@@ -43,10 +43,12 @@ void handoffs_call_begin(unsigned op, uint32_t key, uint32_t id);
 void handoffs_call_end(void);
 
 /* The calling thread is about to wait for the key-slot mutex / has just acquired it, from the
- * lock call returning to `pc` / is about to release it (held). */
+ * lock call returning to `pc` / is about to release it (held) / has released it, or its lock
+ * failed. */
 void handoffs_waiting(void);
 void handoffs_acquired(const void *pc);
 void handoffs_releasing(void);
+void handoffs_released(void);
 
 /* A worker ends (nemesis_thread_exit): its counts, and its transitions', join the totals. */
 void handoffs_thread_exit(void);

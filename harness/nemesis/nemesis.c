@@ -291,13 +291,13 @@ static void delay_point(void)
 static int nemesis_lock(mbedtls_threading_mutex_t *m)
 {
     bool counted = count_handoffs && m == &mbedtls_threading_key_slot_mutex;
+    if (self != NOBODY && faults_mutex_lock_fails()) {
+        return MBEDTLS_ERR_THREADING_MUTEX_ERROR;
+    }
     if (counted) {
         handoffs_waiting(); /* before any wait, the serialised engines' included */
     }
     if (self != NOBODY) {
-        if (faults_mutex_lock_fails()) {
-            return MBEDTLS_ERR_THREADING_MUTEX_ERROR;
-        }
         if (nemesis_serialised()) {
             serial_acquire(m);
         } else if (engine == ENGINE_DELAY) {
@@ -307,16 +307,22 @@ static int nemesis_lock(mbedtls_threading_mutex_t *m)
     int ret = real_lock(m);
     if (ret == 0 && counted) {
         handoffs_acquired(__builtin_return_address(0)); /* key-slot mutex held */
+    } else if (counted) {
+        handoffs_released(); /* the lock failed: no longer waiting */
     }
     return ret;
 }
 
 static int nemesis_unlock(mbedtls_threading_mutex_t *m)
 {
-    if (count_handoffs && m == &mbedtls_threading_key_slot_mutex) {
+    bool counted = count_handoffs && m == &mbedtls_threading_key_slot_mutex;
+    if (counted) {
         handoffs_releasing(); /* key-slot mutex still held */
     }
     int ret = real_unlock(m);
+    if (counted) {
+        handoffs_released(); /* before the baton passes: no one reads a stale entry */
+    }
     if (self != NOBODY && ret == 0) {
         if (nemesis_serialised()) {
             serial_release(m);
