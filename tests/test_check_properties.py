@@ -16,7 +16,7 @@ import pytest
 
 from scenarios.checker import streaming as partition
 from scenarios.checker.check import check_history
-from scenarios.model.key_store import KeyStoreModel
+from scenarios.model.operations import KeyStoreModel
 from tests.test_check import as_history, bench
 
 CASES = 2500

@@ -10,7 +10,7 @@ from scenarios.model import key_use as model_use
 from scenarios.history import reader as history_format
 from scenarios.checker.check import check_history
 from scenarios.history.reader import parse
-from scenarios.model.key_store import KeyStoreModel, static_problem
+from scenarios.model.operations import KeyStoreModel, static_problem
 
 VOL = 0x40000000
 K1, K2, K3 = VOL + 1, VOL + 2, VOL + 3
@@ -271,9 +271,9 @@ def test_every_driver_operation_has_a_model_row():
 def test_usage_flags_are_extended_like_psa_set_key_usage_flags():
     """crypto_struct.h: SIGN_HASH implies SIGN_MESSAGE, VERIFY_HASH implies VERIFY_MESSAGE, for
     every key: the key reports the implied flag, never the bare one."""
-    assert model._usages(0x1000, 0) == frozenset((0x1400,))
-    assert model._usages(0x2001, 1) == frozenset((0x2801,))
-    assert model._usages(0x3, 0) == frozenset((0x3,))
+    assert model.reported_usages(0x1000, 0) == frozenset((0x1400,))
+    assert model.reported_usages(0x2001, 1) == frozenset((0x2801,))
+    assert model.reported_usages(0x3, 0) == frozenset((0x3,))
 
 
 @pytest.mark.parametrize("usage, shown, expected", [

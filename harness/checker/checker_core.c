@@ -121,7 +121,7 @@ static int map_thread(core_t *c, const char *path, cursor_t *cur, void **map, si
     return 1;
 }
 
-/* One record, the next by call stamp: the per-thread rules of history_binary._calls. */
+/* One record, the next by call stamp: the per-thread rules of binary._calls. */
 static int take(core_t *c, const uint8_t *rec, uint64_t *last_call)
 {
     uint64_t call = field(c, rec, F_CALL), ret = field(c, rec, F_RET);

@@ -42,7 +42,7 @@ enum {
 };
 
 /* An entry: (op code, status code, variant, key action, create action, check, use, usage flag,
- * key type): what a record of this (op, status) means for the model (model._key_ops and
+ * key type): what a record of this (op, status) means for the model (operations.key_ops and
  * static_problem; for a key use, which one and model_use.USES's flag and key type). No entry:
  * undecided. The variant says which records it is for: a create by its lifetime, any other
  * operation by the id it names. */
@@ -54,23 +54,23 @@ enum { VARIANT_VOLATILE_ID, VARIANT_PERSISTENT_ID, VARIANT_ID_ZERO,
 enum {
     CORE_NOOP,           /* constrains nothing */
     CORE_CREATE,         /* (internal) a create: ABSENT -> PRESENT(its descriptions) */
-    CORE_PRESENT,        /* model._present */
-    CORE_ABSENT,         /* model._absent */
-    CORE_DESTROY,        /* model._destroy */
-    CORE_EXPORT,         /* model._export: material (binds an unknown one) */
-    CORE_EXPORT_DENIED,  /* model._export_denied */
-    CORE_ATTRIBUTES,     /* model._attributes */
-    CORE_COPY_SOURCE,    /* model._copy_source (the requested algorithm) */
-    CORE_COPY_DENIED,    /* model._copy_denied */
-    CORE_COPY_BAD_ARG,   /* model._copy_bad_argument */
-    CORE_DERIVE_SOURCE,  /* model_use._derive_source */
-    CORE_DERIVE_DENIED,  /* model_use._derive_denied */
-    CORE_USE,            /* model_use._use: the output follows from the material */
-    CORE_USE_REJECTED,   /* model_use._use_rejected: the material rejects the input */
-    CORE_USE_DENIED,     /* model_use._use_denied */
-    CORE_PUBLIC_REFUSED, /* model_use._export_public_refused */
-    CORE_SIGNED,         /* model_use._signed (binds an unknown key pair: not read-only) */
-    CORE_EXPORT_PUBLIC,  /* model_use._export_public (binds likewise) */
+    CORE_PRESENT,        /* key_store.rule_present */
+    CORE_ABSENT,         /* key_store.rule_absent */
+    CORE_DESTROY,        /* key_store.rule_destroy */
+    CORE_EXPORT,         /* key_store.rule_export: material (binds an unknown one) */
+    CORE_EXPORT_DENIED,  /* key_store.rule_export_denied */
+    CORE_ATTRIBUTES,     /* key_store.rule_attributes */
+    CORE_COPY_SOURCE,    /* key_store.rule_copy_source (the requested algorithm) */
+    CORE_COPY_DENIED,    /* key_store.rule_copy_denied */
+    CORE_COPY_BAD_ARG,   /* key_store.rule_copy_bad_argument */
+    CORE_DERIVE_SOURCE,  /* key_use.rule_derive_source */
+    CORE_DERIVE_DENIED,  /* key_use.rule_derive_denied */
+    CORE_USE,            /* key_use.rule_use: the output follows from the material */
+    CORE_USE_REJECTED,   /* key_use.rule_use_rejected: the material rejects the input */
+    CORE_USE_DENIED,     /* key_use.rule_use_denied */
+    CORE_PUBLIC_REFUSED, /* key_use.rule_export_public_refused */
+    CORE_SIGNED,         /* key_use.rule_signed (binds an unknown key pair: not read-only) */
+    CORE_EXPORT_PUBLIC,  /* key_use.rule_export_public (binds likewise) */
     CORE_ACTIONS
 };
 
@@ -83,7 +83,7 @@ enum { USE_NONE, USE_SIGN, USE_VERIFY, USE_CIPHER_ENCRYPT, USE_CIPHER_DECRYPT, U
 enum { MAKE_NONE, MAKE_IMPORT, MAKE_GENERATE, MAKE_DERIVE, MAKE_COPY, MAKE_DERIVE_FROM,
        MAKE_PRESENT, MAKES };
 
-/* Static checks of a record (model.static_problem's value checks). */
+/* Static checks of a record (operations.static_problem's value checks). */
 enum { CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY,
        CHECK_MULTIPART,     /* the setup's ticket inside the call; a failure only at setup */
        CHECKS };

@@ -1,6 +1,6 @@
-/* psa-stress checker core: records -> per-key ops (model._key_ops and the value checks of
- * model.static_problem), the key table and its segments, and the copies waiting for their
- * sources to be resolved (partition.StreamCheck, in C). Single-threaded; no locks. */
+/* psa-stress checker core: records -> per-key ops (operations.key_ops and the value checks of
+ * operations.static_problem), the key table and its segments, and the copies waiting for their
+ * sources to be resolved (streaming.StreamCheck, in C). Single-threaded; no locks. */
 #include "core.h"
 
 #include <stdlib.h>
@@ -267,7 +267,7 @@ static int resolve_until(core_t *c, uint64_t position)
     return 1;
 }
 
-/* No copy still to be resolved was invoked before this stamp (partition._watermark). */
+/* No copy still to be resolved was invoked before this stamp (streaming._watermark). */
 static uint64_t watermark(const core_t *c, uint64_t position)
 {
     uint64_t low = position;
@@ -309,7 +309,7 @@ static int sweep_list(core_t *c, uint8_t which, uint64_t position, uint64_t low)
 }
 
 /* Close the segments the stream has passed, prune the copy sources that gained a killer,
- * and forget the keys that are as if never seen (partition.StreamCheck._sweep). Every SWEEP
+ * and forget the keys that are as if never seen (streaming.StreamCheck._sweep). Every SWEEP
  * records or more: amortised O(1) per record. */
 static int sweep(core_t *c, uint64_t position)
 {
@@ -347,7 +347,7 @@ static uint16_t material_len(const core_t *c, const uint8_t *rec)
     return (uint16_t)(len < c->sizes[F_MATERIAL] ? len : c->sizes[F_MATERIAL]);
 }
 
-/* model._created_id_problem: is the id a successful create returned the right one? */
+/* operations._created_id_problem: is the id a successful create returned the right one? */
 static int created_id_ok(const core_t *c, const uint8_t *rec)
 {
     uint32_t lifetime = (uint32_t)field(c, rec, F_LIFETIME);
@@ -361,7 +361,7 @@ static int raw_bytes_type(uint32_t type)
     return ((type & 0x7000) == 0x1000 || (type & 0x7000) == 0x2000) && type != 0x2301;
 }
 
-/* model._plain_desc of a create into inst->plain (the material of derive_from: unknown). */
+/* key_store.plain_desc of a create into inst->plain (the material of derive_from: unknown). */
 static int plain_desc(core_t *c, const uint8_t *rec, int make, inst_t *inst)
 {
     desc_t *d = &inst->plain;

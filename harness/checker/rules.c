@@ -89,7 +89,7 @@ int usages_add(desc_t *d, uint32_t usage)
     return 1;
 }
 
-/* model._may_have / _may_lack: some usage value it may report has / lacks the flag. */
+/* key_store.may_have / _may_lack: some usage value it may report has / lacks the flag. */
 int may_have(const desc_t *d, uint32_t flag)
 {
     if (d->unknown & UNKNOWN_USAGES)
@@ -110,7 +110,7 @@ static int may_lack(const desc_t *d, uint32_t flag)
     return 0;
 }
 
-/* model._algs_meet: can psa_restrict_key_policy accept the two algorithms? */
+/* key_store.algs_meet: can psa_restrict_key_policy accept the two algorithms? */
 int algs_meet(const desc_t *d, uint32_t requested)
 {
     uint32_t alg = d->alg, category = alg & 0x7F000000u;
@@ -126,7 +126,7 @@ int allows_hkdf(const desc_t *d)
         && ((d->unknown & UNKNOWN_TYPE) || d->type == TYPE_DERIVE);
 }
 
-/* model._shows: could get_attributes of a key described by d return the attributes w? */
+/* key_store._shows: could get_attributes of a key described by d return the attributes w? */
 static int shows(const desc_t *d, const desc_t *w)
 {
     int usage_ok = (d->unknown & UNKNOWN_USAGES) != 0;
@@ -143,7 +143,7 @@ static int same_material(const desc_t *d, const desc_t *want)
     return d->matlen == want->matlen && memcmp(d->mat, want->mat, d->matlen) == 0;
 }
 
-/* model._export: keep the descriptions with EXPORT usage whose material is unknown (bound
+/* key_store.rule_export: keep the descriptions with EXPORT usage whose material is unknown (bound
  * now) or equal to the bytes (a pair known by its public key: the scalar's). */
 static int export_step(const state_t *s, const op_t *op, state_t *next)
 {

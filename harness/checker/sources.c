@@ -1,5 +1,5 @@
 /* psa-stress checker core: candidate source instances of copies and derive_from (docs/checker.md
- * §2; model._Sources, partition._StreamSources), resolved as the stream passes each copy's ret,
+ * §2; operations.Sources, streaming._StreamSources), resolved as the stream passes each copy's ret,
  * and the material shared across keys (scenarios/model/materials.py): a union-find over instances,
  * where a copy with one candidate source shares its material and an export whose key has one
  * candidate instance reveals it.
@@ -9,7 +9,7 @@
  * X.call > I.ret and X.ret < C.call). A candidate that is itself a copy still in flight when C
  * is resolved, or one met again while being resolved (a cycle), stands for any key, as in
  * checker/streaming.py. The copy may give its key the description of any candidate, transformed
- * (model._copied_desc, model_use.derived_descs). Single-threaded; no locks. */
+ * (key_store.copied_desc, model_use.derived_descs). Single-threaded; no locks. */
 #include "sources.h"
 
 #include <stdlib.h>
@@ -362,7 +362,7 @@ static uint64_t last_kill(const sources_t *l, uint64_t invoked)
     return last;
 }
 
-/* model._copied_desc of the source description src, if the copy can read it. */
+/* key_store.copied_desc of the source description src, if the copy can read it. */
 static int copied(const inst_t *copy, const desc_t *src, desc_t *d)
 {
     if (!may_have(src, USAGE_COPY) || !algs_meet(src, copy->alg))
@@ -378,7 +378,7 @@ static int copied(const inst_t *copy, const desc_t *src, desc_t *d)
                 return -1;
         }
     }
-    if (!(src->unknown & UNKNOWN_ALG) && src->alg != copy->alg) {   /* model._alg_meet */
+    if (!(src->unknown & UNKNOWN_ALG) && src->alg != copy->alg) {   /* key_store._alg_meet */
         d->alg = 0;
         if (src->alg != 0 && copy->alg != 0)
             d->unknown |= UNKNOWN_ALG;
@@ -402,7 +402,7 @@ static int derived(sources_ctx_t *s, const inst_t *derive, const desc_t *src, de
     return 1;
 }
 
-/* Any key of this id (partition._StreamSources.descs, model._Sources.descs on a cycle). */
+/* Any key of this id (streaming._StreamSources.descs, operations.Sources.descs on a cycle). */
 static void any_key(const inst_t *inst, state_t *out)
 {
     memset(out, 0, sizeof *out);

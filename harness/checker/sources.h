@@ -1,5 +1,5 @@
 /* psa-stress checker core: the candidate source instances of copies and derivations from a
- * stored key (sources.c), as model._Sources / partition._StreamSources compute them, and the
+ * stored key (sources.c), as operations.Sources / streaming._StreamSources compute them, and the
  * descriptions each create may give its key. Single-threaded; no locks. */
 #ifndef PSA_STRESS_CHECKER_SOURCES_H
 #define PSA_STRESS_CHECKER_SOURCES_H
@@ -85,7 +85,7 @@ int sources_weaken(sources_ctx_t *s, uint32_t id, unsigned reason);
 
 int sources_add_create(sources_t *l, inst_t *inst);
 int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret);
-/* Forget what no copy invoked at or after watermark can read (partition._StreamSources.prune). */
+/* Forget what no copy invoked at or after watermark can read (streaming._StreamSources.prune). */
 void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark);
 
 /* Resolve a copy's or derive_from's descriptions from its candidate source instances (a

@@ -73,7 +73,7 @@ int usages_add(desc_t *d, uint32_t usage);
 
 int may_have(const desc_t *d, uint32_t flag);
 int algs_meet(const desc_t *d, uint32_t requested);
-int allows_hkdf(const desc_t *d);      /* model_use._allows(d, DERIVE, HKDF_SHA256, DERIVE) */
+int allows_hkdf(const desc_t *d);      /* key_use._allows(d, DERIVE, HKDF_SHA256, DERIVE) */
 
 /* The one next state of op from s into *next; 0 if op is illegal in s. */
 int segment_step(const state_t *s, const op_t *op, state_t *next);
@@ -89,17 +89,17 @@ void uses_end(void);
 int use_fits(const desc_t *d, const op_t *op);
 /* CORE_SIGNED, CORE_EXPORT_PUBLIC: the one next state (binding an unknown pair); 0: illegal. */
 int bind_step(const state_t *s, const op_t *op, state_t *next);
-/* partition._unbound: does a segment with a cipher, MAC, AEAD or failed-verify op start from
+/* streaming._unbound: does a segment with a cipher, MAC, AEAD or failed-verify op start from
  * one of states[0..nstates-1] or create a description whose material is unknown? */
 int unbound_use(const state_t *states, int nstates, const op_t *ops, int n);
-/* model_use.material_matches for a PUBLIC_ONLY description: is the exported scalar its? */
+/* key_store.material_matches for a PUBLIC_ONLY description: is the exported scalar its? */
 int public_matches(const desc_t *d, const uint8_t *exported, uint16_t len);
 /* The public keys a successful export_public (kind USE_NONE: its output), sign or verify (the
  * keys its signature recovers) shows: their number, at *publics (P256_PUBLIC_LEN bytes each,
  * valid until uses_end); 0 if none or libcrypto fails. */
 int shown_publics(int kind, const uint8_t *in, uint16_t inlen, const uint8_t *out,
                   uint16_t outlen, const uint8_t **publics);
-/* model_use._public_hex of a known scalar: 1 and its public key at *public, else 0. */
+/* key_store.public_hex of a known scalar: 1 and its public key at *public, else 0. */
 int scalar_public(const uint8_t *mat, uint16_t len, const uint8_t **public);
 
 #endif /* PSA_STRESS_CHECKER_STATE_H */

@@ -147,7 +147,7 @@ static const memo_t *memo(int kind, const uint8_t *key, uint16_t keylen, const u
     return m;
 }
 
-/* model_use._public: the public key of a known P-256 material into *public: 1, 0 (none: an
+/* key_use._public: the public key of a known P-256 material into *public: 1, 0 (none: an
  * invalid scalar), FAILED. */
 static int public_of(const desc_t *d, const uint8_t **public)
 {
@@ -177,7 +177,7 @@ static int signature_verifies(const desc_t *d, const use_t *u)
     return m->len == 0 ? 1 : m->len == NO_RESULT ? 0 : FAILED;
 }
 
-/* model_use._consistent: does d's material (if known) yield the output (rejects: reject the
+/* key_use._consistent: does d's material (if known) yield the output (rejects: reject the
  * input)? Not computable: no. */
 static int consistent(const desc_t *d, const use_t *u, int rejects)
 {
@@ -202,7 +202,7 @@ static int consistent(const desc_t *d, const use_t *u, int rejects)
     return m->len >= 0 && m->len == u->outlen && !memcmp(m->result, u->out, u->outlen);
 }
 
-/* model_use._allows, _may_refuse */
+/* key_use._allows, _may_refuse */
 static int allows(const desc_t *d, const op_t *op)
 {
     return may_have(d, op->use.flag) && ((d->unknown & UNKNOWN_ALG) || d->alg == op->want)
@@ -248,7 +248,7 @@ static int binding_fits(const desc_t *d, const op_t *op)
     return op->action == CORE_SIGNED ? use_fits(d, op) : shows_public(d, &op->use);
 }
 
-/* model_use._bind_public: each P-256 pair (or type unknown) of unknown material becomes one
+/* key_use._bind_public: each P-256 pair (or type unknown) of unknown material becomes one
  * PUBLIC_ONLY description per public key; then only the descriptions that fit stay. A
  * recovered public key verifies the signature by construction (SEC 1 §4.1.6). */
 static int bind(const state_t *s, const op_t *op, const uint8_t *publics, int count,

@@ -32,7 +32,7 @@ from scenarios.checker import fast_check
 from scenarios.checker import final_state
 from scenarios.history import reader as history_module
 from scenarios.checker.linearizability import DEFAULT_BUDGET, OK, UNKNOWN, VIOLATION
-from scenarios.model.key_store import KeyStoreModel
+from scenarios.model.operations import KeyStoreModel
 from scenarios.model.faults import FaultRules
 from scenarios.checker.streaming import StreamCheck, verdict_counts
 
@@ -166,9 +166,10 @@ def _linearizability_violation(model, part):
     starts = " / ".join(model.describe_state(s) for s in failure.starts)
     message = f"{failure.message} (state at the last quiescent point: {starts})"
     culprit = failure.culprit
+    rule = culprit.rule.__name__.removeprefix("rule_")
+    where = culprit.rule.__module__.replace(".", "/") + ".py"     # the model's module
     cause = (f"linearizability: {culprit.source.op}{culprit.role} -> "
-             f"{culprit.source.status or 'pending'} breaks rule "
-             f"{culprit.rule.__name__.strip('_')} (scenarios/model/key_store.py)")
+             f"{culprit.source.status or 'pending'} breaks rule {rule} ({where})")
     return Violation("linearizability", part.key, message, window,
                      [model.describe_op(op) for op in failure.prefix],
                      model.describe_state(failure.state), cause)

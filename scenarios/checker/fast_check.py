@@ -39,6 +39,7 @@ import time
 
 from scenarios.history import binary as history_binary
 from scenarios.model import key_store as psa
+from scenarios.model import operations
 from scenarios.model import materials
 from scenarios.model import key_use as model_use
 from scenarios.history.reader import CREATE_OPS, Call, HistoryError
@@ -83,15 +84,16 @@ UNTIED_DERIVATION = ("derived from a stored key into a type whose material is no
 WEAK_REASONS = {1: materials.ANY_KEY, 2: materials.SEVERAL_SOURCES,
                 3: materials.SEVERAL_INSTANCES, 4: materials.UNBOUND_USE, 5: UNTIED_DERIVATION}
 CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY, CHECK_MULTIPART = range(4)
-_KEY_ACTIONS = {psa._present: PRESENT, psa._absent: ABSENT, psa._destroy: DESTROY,
-                psa._export: EXPORT, psa._export_denied: EXPORT_DENIED,
-                psa._attributes: ATTRIBUTES, psa._copy_source: COPY_SOURCE,
-                psa._copy_denied: COPY_DENIED, psa._copy_bad_argument: COPY_BAD_ARG,
-                model_use._derive_source: DERIVE_SOURCE, model_use._derive_denied: DERIVE_DENIED,
-                model_use._use: USE, model_use._use_rejected: USE_REJECTED,
-                model_use._use_denied: USE_DENIED,
-                model_use._export_public_refused: PUBLIC_REFUSED, model_use._signed: SIGNED,
-                model_use._export_public: EXPORT_PUBLIC}
+_KEY_ACTIONS = {psa.rule_present: PRESENT, psa.rule_absent: ABSENT, psa.rule_destroy: DESTROY,
+                psa.rule_export: EXPORT, psa.rule_export_denied: EXPORT_DENIED,
+                psa.rule_attributes: ATTRIBUTES, psa.rule_copy_source: COPY_SOURCE,
+                psa.rule_copy_denied: COPY_DENIED, psa.rule_copy_bad_argument: COPY_BAD_ARG,
+                model_use.rule_derive_source: DERIVE_SOURCE,
+                model_use.rule_derive_denied: DERIVE_DENIED,
+                model_use.rule_use: USE, model_use.rule_use_rejected: USE_REJECTED,
+                model_use.rule_use_denied: USE_DENIED,
+                model_use.rule_export_public_refused: PUBLIC_REFUSED, model_use.rule_signed: SIGNED,
+                model_use.rule_export_public: EXPORT_PUBLIC}
 # the record fields (or header constants) the core reads each operation's inputs from
 _MATERIAL = ("cut", ("material", "material_len"))
 _INPUT = ("input", False, ("cut", ("input", "input_len")))
@@ -171,18 +173,18 @@ def _entry(op, status, variant):
     if status in psa.STORAGE_ERRORS:   # legitimate only under storage faults (model/faults.py)
         return None
     try:
-        if psa.static_problem(call) is not None:
+        if operations.static_problem(call) is not None:
             return None
-        key_ops = psa._key_ops(call)
-        wrong_handle = psa.static_problem(_sample(op, status, variant, out_key=1))
+        key_ops = operations.key_ops(call)
+        wrong_handle = operations.static_problem(_sample(op, status, variant, out_key=1))
     except (KeyError, TypeError, ValueError):      # an operation the core cannot read
         return None
     key_action, make = NOOP, MAKE_NONE
     for key_op in key_ops:
         if op in CREATE_OPS and not key_op.role.endswith(("(source)", "(secret)")):
-            if key_op.rule is psa._create and key_op.key == call.out["key"]:
+            if key_op.rule is psa.rule_create and key_op.key == call.out["key"]:
                 make = MAKES[op]
-            elif key_op.rule is psa._present and key_op.key == call.args["id"]:
+            elif key_op.rule is psa.rule_present and key_op.key == call.args["id"]:
                 make = MAKE_PRESENT
             else:
                 return None
@@ -206,7 +208,7 @@ def _inputs(layout, constants):
     readable, found = set(), {}
     for op, needs in _INPUTS.items():
         try:
-            sources = [history_binary._field_of(name, is_out, want[0] != "int", layout, op,
+            sources = [history_binary.field_of(name, is_out, want[0] != "int", layout, op,
                                                 constants) for name, is_out, want in needs]
         except HistoryError:
             continue
@@ -298,8 +300,8 @@ def run_core(path):
         return None
     try:
         history = history_binary.open_binary(path)    # header.json, layout, end.json checked
-        end = history_binary._read_json(os.path.join(path, "end.json"), "end.json")["end"]
-        layout = history_binary._Layout(history.header["binary"])
+        end = history_binary.read_json(os.path.join(path, "end.json"), "end.json")["end"]
+        layout = history_binary.Layout(history.header["binary"])
         config = _config(layout, history.header["binary"])
     except (HistoryError, KeyError, TypeError, OSError):
         return None

@@ -15,7 +15,7 @@ latest return among its removals (or creates) and the latest invocation among it
 removals), so settling is one pass over the calls that may create or remove a key: linear in
 the history.
 
-Which calls create or remove is asked of the model itself (``model._key_ops`` of a sample call
+Which calls create or remove is asked of the model itself (``operations.key_ops`` of a sample call
 of each operation and status, stepped from an absent and from a present state), so a new
 operation needs no change here. A binary history without injected faults is scanned for just the
 record fields this needs (a column scan, no call objects); any other history goes through the
@@ -43,7 +43,9 @@ from scenarios.history import reader as history_module
 from scenarios.history import binary as history_binary
 from scenarios.history import schema as history_format
 from scenarios.model import key_store as model_module
-from scenarios.model.key_store import ABSENT, VOLATILE_MAX, VOLATILE_MIN, KeyStoreModel
+from scenarios.model import operations
+from scenarios.model.key_store import ABSENT, VOLATILE_MAX, VOLATILE_MIN
+from scenarios.model.operations import KeyStoreModel
 from scenarios.model.faults import FaultRules, kinds
 
 TAIL_BYTES = 1 << 22     # the end line is the last line; a live list of 100k ids fits
@@ -164,12 +166,12 @@ def roles(op, status, persistent):
     creates) or "key" (the id it names)."""
     model, call = KeyStoreModel(), _sample(op, status, persistent)
     try:
-        key_ops = model_module._key_ops(call)
+        key_ops = operations.key_ops(call)
     except (KeyError, TypeError, ValueError):
         return ()
     found = []
     for key_op in key_ops:
-        if key_op.rule not in model_module._MUTATING or key_op.rule in model_module._BINDERS:
+        if not model_module.mutates(key_op.rule) or model_module.binds(key_op.rule):
             continue
         target = "key" if key_op.key == call.args.get("key") and \
             op not in history_format.CREATE_OPS else "created"
@@ -184,7 +186,7 @@ def roles(op, status, persistent):
 
 
 def _creates(model, op):
-    if op.rule is model_module._create:
+    if op.rule is model_module.rule_create:
         return True
     after = model.step(ABSENT, op)
     return bool(after) and ABSENT not in after

@@ -44,7 +44,7 @@ EXPLAIN_BUDGET = 200_000
 MAX_SHRINK = 400
 CONTEXT_OPS = 3
 _KEEP_LIVE = 16
-_SMALL = 3
+SMALL = 3
 INF = _INF = float("inf")   # the ret of a pending op (compared with `is`)
 _DONE = object()
 
@@ -253,7 +253,7 @@ class _Search:
             if ret is _INF:
                 nexts = (start,) + tuple(s for s in nexts if s != start)
             return iter(nexts), len(nexts) > 1
-        if len(segment) <= _SMALL and trace is None and segment[-1][1] is not _INF \
+        if len(segment) <= SMALL and trace is None and segment[-1][1] is not _INF \
                 and all(entry[1] is not _INF for entry in segment):
             ends = self._small(segment, start)
             return iter(ends), len(ends) > 1

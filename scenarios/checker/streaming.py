@@ -11,7 +11,7 @@ Public API::
 It computes exactly what ``linearizability.check(model, calls)`` computes over
 ``model.partition(calls)`` (see docs/checker.md), without holding the history:
 
-- Each call is split by ``model._key_ops`` into per-key ops (a copy: a read of the source and a
+- Each call is split by ``operations.key_ops`` into per-key ops (a copy: a read of the source and a
   create of the destination). Each key keeps its *open segment*: the ops since its last quiescent
   point. Calls arrive sorted by call stamp, so once the stream passes a segment's horizon (the
   largest ret in it) no later op can overlap it: the segment is closed when the key's next op
@@ -36,22 +36,23 @@ It computes exactly what ``linearizability.check(model, calls)`` computes over
 from heapq import heappop, heappush
 
 from scenarios.model import key_store as psa
+from scenarios.model import operations
 from scenarios.model import key_use as model_use
 from scenarios.model.materials import UNBOUND_USE, WILDCARD, MaterialLinks
 from scenarios.checker.linearizability import INF as _INF
-from scenarios.checker.linearizability import (_SMALL, CONTEXT_OPS, UNKNOWN, VIOLATION, Chain,
-                                       OutOfBudget, explain_segment, segment_ends)
+from scenarios.checker.linearizability import (SMALL, CONTEXT_OPS, UNKNOWN, VIOLATION, Chain,
+                                               OutOfBudget, explain_segment, segment_ends)
 
 _CONTEXTS = 4096    # keys whose last mutating ops are kept (explanations' context)
 _SWEEP = 4096       # calls between two sweeps (at least; more when many keys are live)
 _WINDOW_OPS = 50_000   # ops of a lazy chain before it is cut back exhaustively
 _UNSETTLED = object()
 # what teaches the material of the instance it read (materials.py)
-_REVEALING = frozenset((psa._export, model_use._export_public, model_use._signed))
-_UNBOUND_USES = frozenset((model_use._use, model_use._use_rejected))   # accept any output of
-                                                                        # an unknown material
-_CREATE, _DESTROY, _ABSENT, _MATERIAL = psa._create, psa._destroy, psa.ABSENT, psa.MATERIAL
-_KEY_OPS = psa._key_ops
+_REVEALING = frozenset((psa.rule_export, model_use.rule_export_public, model_use.rule_signed))
+# accept any output of an unknown material
+_UNBOUND_USES = frozenset((model_use.rule_use, model_use.rule_use_rejected))
+_CREATE, _DESTROY, _ABSENT, _MATERIAL = psa.rule_create, psa.rule_destroy, psa.ABSENT, psa.MATERIAL
+_KEY_OPS = operations.key_ops
 
 
 class KeyVerdict:
@@ -88,7 +89,7 @@ class _Key:
         for state in self.states:
             if state is not _ABSENT:
                 if len(state) != 1:
-                    if psa._ambiguous(state):
+                    if psa.is_ambiguous(state):
                         return True
                 else:
                     for desc in state:
@@ -97,8 +98,8 @@ class _Key:
         return False
 
 
-class _StreamSources(psa._Sources):
-    """Candidate source instances of copies (model._Sources) over a sliding window."""
+class _StreamSources(operations.Sources):
+    """Candidate source instances of copies (operations.Sources) over a sliding window."""
 
     def __init__(self, links):
         super().__init__({}, {}, links)
@@ -107,7 +108,7 @@ class _StreamSources(psa._Sources):
         self.dirty = set()    # ids whose list gained a killer since the last prune_all
 
     def descs(self, op):
-        """As model._Sources.descs, but a copy that has not returned yet may still gain
+        """As operations.Sources.descs, but a copy that has not returned yet may still gain
         candidates: until then it stands for any key (sound, and not remembered)."""
         if op.descs is None and (op.ret is None or op.ret > self.position) \
                 and self.position is not _INF:
@@ -230,7 +231,7 @@ class StreamCheck:
         listed = self.sources.lists.get(op.key)
         if listed is not None and self.links.may_learn(listed[0]):
             candidates = self.sources.candidates(op.key, op.source)
-            if op.rule is psa._export:
+            if op.rule is psa.rule_export:
                 self.links.reveal(op, candidates)
             else:                 # export_public, sign, verify: SUCCESS
                 self.links.reveal_public(op, candidates)
@@ -334,9 +335,9 @@ class StreamCheck:
 
     @staticmethod
     def _wild_op(wildcard, key):
-        op = psa.KeyOp(wildcard.source, key, psa._create, wildcard.role)
+        op = psa.KeyOp(wildcard.source, key, psa.rule_create, wildcard.role)
         if wildcard.source.op != "copy":
-            op.descs = frozenset((psa._plain_desc(wildcard.source, key),))
+            op.descs = frozenset((psa.plain_desc(wildcard.source, key),))
         return op
 
     def _watermark(self):
@@ -386,7 +387,7 @@ class StreamCheck:
             if rule is _CREATE:
                 if op.descs is None:
                     self.sources.descs(op)
-            elif rule in psa._BINDERS:
+            elif psa.binds(rule):
                 op.readonly = not entry.ambiguous()
             entry.steps += 1
             ends = rule(states[0], op)
@@ -394,7 +395,7 @@ class StreamCheck:
                 ends = tuple(dict.fromkeys(ends))
         else:
             for _, _, op in segment:
-                if op.rule is psa._create:
+                if op.rule is psa.rule_create:
                     self.sources.descs(op)
             self._mark_read_only(segment, entry)
             ends = self._step(entry, segment)
@@ -410,7 +411,7 @@ class StreamCheck:
         """Could a key use of the segment meet a material still unknown?"""
         descs = [d for state in entry.states if state is not psa.ABSENT for d in state]
         for _, _, op in segment:
-            if op.rule is psa._create:
+            if op.rule is psa.rule_create:
                 descs.extend(self.sources.descs(op))
         return entry.chain is not None or any(d[psa.MATERIAL] is None for d in descs)
 
@@ -419,7 +420,7 @@ class StreamCheck:
         searched as far as needed, and the chain is cut back to an exact state set as soon as
         one is known."""
         for _, _, op in segment:
-            if op.rule is psa._create:
+            if op.rule is psa.rule_create:
                 self.sources.descs(op)
         chain = entry.chain
         if chain is None:
@@ -427,7 +428,7 @@ class StreamCheck:
             entry.window, entry.window_ambiguous = 0, False
         self._mark_read_only(segment, entry)
         entry.window_ambiguous = entry.window_ambiguous or any(
-            op.rule is psa._create and psa._ambiguous(op.descs) for _, _, op in segment)
+            op.rule is psa.rule_create and psa.is_ambiguous(op.descs) for _, _, op in segment)
         entry.window += len(segment)
         if not chain.extend(segment):
             index, starts = chain.deepest
@@ -475,14 +476,14 @@ class StreamCheck:
     def _mark_read_only(segment, entry):
         """Exports may be committed greedily only if nothing can bind them (model docstring):
         no start state has unknown material and the segment's own creates are settled."""
-        exports = [op for _, _, op in segment if op.rule in psa._BINDERS]
+        exports = [op for _, _, op in segment if psa.binds(op.rule)]
         if not exports:
             return
         if entry.ambiguous():
             for op in exports:
                 op.readonly = False
         else:
-            psa._mark_read_only_exports([op for _, _, op in segment])
+            psa.mark_read_only_exports([op for _, _, op in segment])
 
     def _violated(self, key, entry, segment, starts):
         failure = explain_segment(self.model, segment, list(starts))
@@ -496,7 +497,7 @@ class StreamCheck:
 
 def _is_small(segment):
     """Solved by a direct model step or by trying every order (linearizability._small)."""
-    return len(segment) == 1 or (len(segment) <= _SMALL
+    return len(segment) == 1 or (len(segment) <= SMALL
                                  and all(ret is not _INF for _, ret, _ in segment))
 
 
@@ -506,9 +507,9 @@ def _settled_end(segment):
     if len(segment) != 1 or segment[0][1] is _INF:
         return _UNSETTLED
     op = segment[0][2]
-    if op.rule is psa._create:
+    if op.rule is psa.rule_create:
         return op.descs
-    return psa.ABSENT if op.rule is psa._destroy else _UNSETTLED
+    return psa.ABSENT if op.rule is psa.rule_destroy else _UNSETTLED
 
 
 def verdict_counts(check, verdicts):

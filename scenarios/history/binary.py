@@ -8,10 +8,10 @@ Public API::
 
 The record layout comes from header.json (field name, offset, size, type), so the C record may
 gain or move fields without breaking this reader. Which fields make an operation's ``args`` and
-``out`` follows from ``history_format.OPS`` by naming convention (``_field_of``): integer ``key``/``src``
-are the record's ``key``, an attribute name is ``attrs.<name>``, an integer out ``key`` is
-``out_key``, a byte string ``X`` is the bytes field ``X`` cut to ``X_len`` when the layout has it,
-and a byte string the record does not carry comes from the header's ``constants``
+``out`` follows from ``history_format.OPS`` by naming convention (``field_of``): integer
+``key``/``src`` are the record's ``key``, an attribute name is ``attrs.<name>``, an integer out
+``key`` is ``out_key``, a byte string ``X`` is the bytes field ``X`` cut to ``X_len`` when the
+layout has it, and a byte string the record does not carry comes from the header's ``constants``
 (``<op>_<name>`` or ``<name>``).
 
 A thread file whose header page counts ``committed`` complete records may hold one more record
@@ -39,7 +39,7 @@ def is_binary(path):
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, "header.json"))
 
 
-def _read_json(path, what):
+def read_json(path, what):
     try:
         with open(path, encoding="utf-8") as stream:
             obj = json.load(stream)
@@ -50,7 +50,7 @@ def _read_json(path, what):
     return obj
 
 
-class _Layout:
+class Layout:
     """The record fields of header.json; ``select`` compiles a struct of the ones used."""
 
     def __init__(self, binary):
@@ -145,7 +145,7 @@ def _constants(binary):
     return constants
 
 
-def _field_of(name, is_out, is_hex, layout, op, constants):
+def field_of(name, is_out, is_hex, layout, op, constants):
     """(kind, source) reading JSON ``name`` of ``op`` from a record: kind "int" or "bytes"
     (source: a field name), "cut" (bytes cut to a length field; source: the two names) or
     "const" (source: the value)."""
@@ -170,10 +170,10 @@ class _Builder:
 
     def __init__(self, op, layout, constants):
         ints, hexes, out_ints, out_hexes = OPS[op]
-        self.args = [(n, _field_of(n, False, False, layout, op, constants)) for n in ints]
-        self.args += [(n, _field_of(n, False, True, layout, op, constants)) for n in hexes]
-        self.out = [(n, _field_of(n, True, False, layout, op, constants)) for n in out_ints]
-        self.out += [(n, _field_of(n, True, True, layout, op, constants)) for n in out_hexes]
+        self.args = [(n, field_of(n, False, False, layout, op, constants)) for n in ints]
+        self.args += [(n, field_of(n, False, True, layout, op, constants)) for n in hexes]
+        self.out = [(n, field_of(n, True, False, layout, op, constants)) for n in out_ints]
+        self.out += [(n, field_of(n, True, True, layout, op, constants)) for n in out_hexes]
         self.constant_args = _CONSTANT_ARGS.get(op, {})
         self.op = op
 
@@ -278,12 +278,12 @@ def _thread_stream(path, layout, block=8192):
 
 def open_binary(path):
     """The History of the binary history directory ``path``; its calls are read lazily."""
-    header = _read_json(os.path.join(path, "header.json"), "header.json")
+    header = read_json(os.path.join(path, "header.json"), "header.json")
     binary = header.get("binary")
     if type(binary) is not dict:
         raise HistoryError("header.json: no binary record description")
     check_header(header, "header.json")
-    layout = _Layout(binary)
+    layout = Layout(binary)
     constants = _constants(binary)
     builders = [_builder(op, layout, constants) for op in layout.ops]
     layout.select(name for b in builders if type(b) is _Builder for name in b.fields())
@@ -309,7 +309,7 @@ def columns(path, binary, names):
     """Per thread file of the history directory ``path``, an iterator of (call, ret, *names)
     tuples of its records (``binary``: header.json's record description); a pending record has
     ret 0. A column scan for readers that need a few fields of every record, no Call objects."""
-    layout = _Layout(binary)
+    layout = Layout(binary)
     layout.select(names)
     pick = operator.itemgetter(*[layout.index[name] for name in ("call", "ret", *names)])
     return [map(pick, _thread_stream(name, layout)) for name in thread_files(path)]
@@ -319,7 +319,7 @@ def _read_end(path):
     """end.json's "end" object, or None when the run did not finish."""
     if not os.path.lexists(path):
         return None
-    end = _read_json(path, "end.json").get("end")
+    end = read_json(path, "end.json").get("end")
     check_end(end, "end.json: end")
     return end
 

@@ -49,7 +49,8 @@ The rules (Mbed TLS 3.6.6; docs/properties.md §1.4-1.5 and the storage code):
   problem (scenarios/checker/final_state.py).
 """
 from scenarios.history.reader import CREATE_OPS
-from scenarios.model.key_store import STORAGE_ERRORS, is_persistent, static_problem
+from scenarios.model.key_store import STORAGE_ERRORS, is_persistent
+from scenarios.model.operations import static_problem
 
 FAILURE_KINDS = ("storage", "mutex", "alloc")
 

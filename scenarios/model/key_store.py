@@ -1,13 +1,19 @@
-"""The sequential PSA key-store model, split per key id for the linearizability search.
+"""The sequential PSA key-store model, split per key id for the linearizability search: the
+states, the key descriptions, and the rows of key creation, destroy, export, get_attributes and
+copy (key_use.py adds the other operations' rows; operations.py dispatches between the two).
 
 Public API::
 
-    static_problem(call) -> str | None   # a status the call may never return, or a bad output
-    KeyStoreModel()                      # the model protocol used by linearizability.check:
-        .partition(calls) -> [(key_id, [KeyOp])]   (calls without static problems)
-        .init() / .step(state, op) / .is_read_only(op)
-        .describe_op(op) / .describe_state(state) / .explain(state, op)
-    KeyOp.source                         # the history Call a KeyOp comes from
+    KeyOp(source, key, rule, role, want)  # one step of one key id; .source: the history Call
+    key_ops(call) -> [KeyOp]             # this module's operations (operations.key_ops: all)
+    rule_*(state, op) -> next states     # the rules; @mutating / @binding mark, mutates(rule),
+                                         # binds(rule) read, the state-changing ones
+    LEGITIMATE, NEVER, WHY, SIMPLE_RULES # statuses, explanations, status -> rule
+    create_ops(call), plain_desc(call, key), copied_desc(source, call, key)   # descriptions
+    mark_read_only_exports(ops), is_ambiguous(descs)
+    may_have / may_lack / algs_meet / raw_bytes_type / reported_usages / hkdf_sha256
+    PUBLIC_PREFIX, public_hex(material), material_matches(known, exported)   # P-256 pairs
+    describe_desc / describe_state / describe_op / short_hex   # text
 
 State of one key id: ``ABSENT`` (None) or PRESENT, a frozenset of possible key descriptions
 ``(lifetime, id, type, bits, usages, alg, material)``: ``usages`` is the frozenset of usage
@@ -40,13 +46,14 @@ Lazy binding: a generated key's material is unknown until its first export, whic
 later export must return the same bytes. A binding export changes the (abstract) state, so an
 export is read-only only when, statically, no ambiguous create (unknown or multiple materials)
 can be the current instance at its LP without having been bound or removed by an operation
-that returned before the export was invoked (see ``_mark_read_only_exports``).
+that returned before the export was invoked (see ``mark_read_only_exports``).
 """
 import bisect
 import hashlib
 import hmac
 
 from scenarios.history.reader import CREATE_OPS
+from scenarios.model import crypto_ref
 
 ABSENT = None
 INF = float("inf")
@@ -86,37 +93,6 @@ def extend_usage(usage):
     return usage
 
 
-def static_problem(call):
-    """Why ``call`` is wrong whatever the concurrency (None if nothing is)."""
-    status, args = call.status, call.args
-    problem = model_use.static_problem(call) if call.op in model_use.KEY_OPS else None
-    if problem or status is None or (status == "SUCCESS" and call.op not in CREATE_OPS):
-        return problem
-    legitimate = LEGITIMATE.get(call.op) or model_use.LEGITIMATE[call.op]
-    if status in NEVER and status not in legitimate:
-        return f"{call.op} returned {status}, which must never surface from a public call"
-    persistent = call.op in CREATE_OPS and is_persistent(args["lifetime"])
-    if status not in legitimate and not (persistent and status == "ALREADY_EXISTS"):
-        return f"{call.op} returned {status}, not a legitimate result of this call"
-    if call.op in CREATE_OPS and status == "SUCCESS":
-        return _created_id_problem(call, persistent)
-    return None
-
-
-def _created_id_problem(call, persistent):
-    key, requested = call.out["key"], call.args["id"]
-    if persistent:
-        if not USER_MIN <= requested <= USER_MAX:
-            return f"persistent {call.op} of id {requested:#x} outside the user range succeeded"
-        if key != requested:
-            return f"persistent {call.op} of id {requested:#x} returned key {key:#x}"
-    elif requested != 0:
-        return f"volatile {call.op} with non-zero id {requested:#x} succeeded"
-    elif not VOLATILE_MIN <= key <= VOLATILE_MAX:
-        return f"volatile {call.op} returned key {key:#x} outside the volatile range"
-    return None
-
-
 class KeyOp:
     """One step of one key id's sub-history (a call, or one side of a copy)."""
     __slots__ = ("call", "ret", "key", "rule", "readonly", "source", "role", "descs", "want",
@@ -128,89 +104,111 @@ class KeyOp:
         self.ret = source.ret
         self.key = key
         self.rule = rule
-        self.readonly = rule not in _MUTATING
+        self.readonly = not mutates(rule)
         self.role = role
         self.descs = None
         self.want, self.node = want, None    # node: a create's in materials.MaterialLinks
 
 
 # ---- rules: rule(state, op) -> tuple of possible next states (empty: illegal) ----------------
+# A rule that changes the state is marked @mutating; one that may bind an unknown material
+# (and so changes the state) @binding. A KeyOp of an unmarked rule is read-only.
 
-def _create(state, op):
+def mutating(rule):
+    rule.mutates = True
+    return rule
+
+
+def binding(rule):
+    rule.binds = True
+    return mutating(rule)
+
+
+def mutates(rule):
+    return getattr(rule, "mutates", False)
+
+
+def binds(rule):
+    return getattr(rule, "binds", False)
+
+
+@mutating
+def rule_create(state, op):
     return (op.descs,) if state is ABSENT and op.descs else ()
 
 
-def _present(state, op):
+def rule_present(state, op):
     return (state,) if state is not ABSENT else ()
 
 
-def _absent(state, op):
+def rule_absent(state, op):
     return (state,) if state is ABSENT else ()
 
 
-def _destroy(state, op):
+@mutating
+def rule_destroy(state, op):
     return (ABSENT,) if state is not ABSENT else ()
 
 
-def _destroy_maybe(state, op):
+@mutating
+def rule_destroy_maybe(state, op):
     return (state, ABSENT) if state is not ABSENT else (state,)
 
 
-def _destroy_denied(state, op):
+def rule_destroy_denied(state, op):
     ok = state is not ABSENT and any(d[LIFETIME] & 0xFF == 0xFF for d in state)
     return (state,) if ok else ()
 
 
-def _export(state, op):
+@binding
+def rule_export(state, op):
     if state is ABSENT:
         return ()
     material = op.want
     if len(state) == 1:
         for desc in state:
             if desc[MATERIAL] == material:
-                return (state,) if _may_have(desc, USAGE_EXPORT) else ()
+                return (state,) if may_have(desc, USAGE_EXPORT) else ()
     bound = frozenset(d if d[MATERIAL] is not None else d[:MATERIAL] + (material,)
-                      for d in state if _may_have(d, USAGE_EXPORT) and (
-                          d[MATERIAL] is None or model_use.material_matches(d[MATERIAL], material)))
+                      for d in state if may_have(d, USAGE_EXPORT) and (
+                          d[MATERIAL] is None or material_matches(d[MATERIAL], material)))
     return (bound,) if bound else ()
 
 
-def _export_denied(state, op):
-    ok = state is not ABSENT and any(_may_lack(d, USAGE_EXPORT) for d in state)
+def rule_export_denied(state, op):
+    ok = state is not ABSENT and any(may_lack(d, USAGE_EXPORT) for d in state)
     return (state,) if ok else ()
 
 
-def _attributes(state, op):
+def rule_attributes(state, op):
     ok = state is not ABSENT and any(_shows(d, op.want) for d in state)
     return (state,) if ok else ()
 
 
-def _copy_source(state, op):
-    ok = state is not ABSENT and any(_may_have(d, USAGE_COPY) and _algs_meet(d[ALG], op.want)
+def rule_copy_source(state, op):
+    ok = state is not ABSENT and any(may_have(d, USAGE_COPY) and algs_meet(d[ALG], op.want)
                                      for d in state)
     return (state,) if ok else ()
 
 
-def _copy_denied(state, op):
-    ok = state is not ABSENT and any(_may_lack(d, USAGE_COPY) for d in state)
+def rule_copy_denied(state, op):
+    ok = state is not ABSENT and any(may_lack(d, USAGE_COPY) for d in state)
     return (state,) if ok else ()
 
 
-def _copy_bad_argument(state, op):
-    ok = state is not ABSENT and any(_may_have(d, USAGE_COPY) for d in state)
+def rule_copy_bad_argument(state, op):
+    ok = state is not ABSENT and any(may_have(d, USAGE_COPY) for d in state)
     return (state,) if ok else ()
 
 
-_BINDERS = {_export}     # may bind an unknown material; model_use adds its own
-_MUTATING = {_create, _destroy, _destroy_maybe} | _BINDERS
 
 
-def _may_have(desc, flag):
+def may_have(desc, flag):
     usages = desc[USAGES]
     return usages is None or any(u & flag for u in usages)
 
 
-def _may_lack(desc, flag):
+def may_lack(desc, flag):
     usages = desc[USAGES]
     return usages is None or any(not u & flag for u in usages)
 
@@ -224,7 +222,7 @@ def _shows(desc, attrs):
             and desc[ALG] in (None, alg))
 
 
-def _algs_meet(alg, requested):
+def algs_meet(alg, requested):
     """Can psa_restrict_key_policy accept these two algorithms (wildcards included)?"""
     if alg is None or alg == requested or alg == 0 or requested == 0:
         return True
@@ -240,44 +238,44 @@ def _alg_meet(alg, requested):
     return None
 
 
-_WHY = {
-    _create: lambda s, op: ("no candidate source instance could have been copied"
-                            if not op.descs else
-                            "the id is already present: " + describe_state(s)),
-    _present: lambda s, op: "the id is absent, nothing can already exist",
-    _absent: lambda s, op: "the key is present: " + describe_state(s),
-    _destroy: lambda s, op: "the key is absent, nothing to destroy",
-    _destroy_denied: lambda s, op: "only a read-only lifetime refuses destroy; state: "
-                                   + describe_state(s),
-    _export: lambda s, op: "no present key has EXPORT usage and material "
-                           f"{_short(op.want)}; state: " + describe_state(s),
-    _export_denied: lambda s, op: "the key is absent or has EXPORT usage; state: "
-                                  + describe_state(s),
-    _attributes: lambda s, op: f"no present key has attributes {_attrs_text(op.want)}; "
-                               "state: " + describe_state(s),
-    _copy_source: lambda s, op: "the source is absent, lacks COPY usage or has an "
-                                "incompatible algorithm; state: " + describe_state(s),
-    _copy_denied: lambda s, op: "the source is absent or has COPY usage; state: "
-                                + describe_state(s),
-    _copy_bad_argument: lambda s, op: "the source is absent or lacks COPY usage (lookup "
-                                      "fails first); state: " + describe_state(s),
+WHY = {
+    rule_create: lambda s, op: ("no candidate source instance could have been copied"
+                                if not op.descs else
+                                "the id is already present: " + describe_state(s)),
+    rule_present: lambda s, op: "the id is absent, nothing can already exist",
+    rule_absent: lambda s, op: "the key is present: " + describe_state(s),
+    rule_destroy: lambda s, op: "the key is absent, nothing to destroy",
+    rule_destroy_denied: lambda s, op: "only a read-only lifetime refuses destroy; state: "
+                                       + describe_state(s),
+    rule_export: lambda s, op: "no present key has EXPORT usage and material "
+                               f"{short_hex(op.want)}; state: " + describe_state(s),
+    rule_export_denied: lambda s, op: "the key is absent or has EXPORT usage; state: "
+                                      + describe_state(s),
+    rule_attributes: lambda s, op: f"no present key has attributes {_attrs_text(op.want)}; "
+                                   "state: " + describe_state(s),
+    rule_copy_source: lambda s, op: "the source is absent, lacks COPY usage or has an "
+                                    "incompatible algorithm; state: " + describe_state(s),
+    rule_copy_denied: lambda s, op: "the source is absent or has COPY usage; state: "
+                                    + describe_state(s),
+    rule_copy_bad_argument: lambda s, op: "the source is absent or lacks COPY usage (lookup "
+                                          "fails first); state: " + describe_state(s),
 }
 
 
 # ---- descriptions -----------------------------------------------------------------------
 
-def _raw_bytes_type(key_type):
+def raw_bytes_type(key_type):
     return key_type & 0x7000 in (0x1000, 0x2000) and key_type != 0x2301   # DES: parity fixed
 
 
-def _usages(usage, lifetime):
+def reported_usages(usage, lifetime):
     """psa_set_key_usage_flags extends the flags (crypto_struct.h): SIGN_HASH -> SIGN_MESSAGE."""
     if usage is None:
         return None
     return frozenset((extend_usage(usage),))
 
 
-def _hkdf_sha256(salt, secret, info, length):
+def hkdf_sha256(salt, secret, info, length):
     prk = hmac.new(salt, secret, hashlib.sha256).digest()
     block, out, counter = b"", b"", 1
     while len(out) < length:
@@ -291,204 +289,72 @@ def _material(call):
     args = call.args
     if call.op == "import":
         return args["material"]
-    if call.op == "derive" and _raw_bytes_type(args["type"]) and args["bits"] % 8 == 0 \
+    if call.op == "derive" and raw_bytes_type(args["type"]) and args["bits"] % 8 == 0 \
             and args["bits"] > 0:
-        return _hkdf_sha256(bytes.fromhex(args["salt"]), bytes.fromhex(args["secret"]),
+        return hkdf_sha256(bytes.fromhex(args["salt"]), bytes.fromhex(args["secret"]),
                             bytes.fromhex(args["info"]), args["bits"] // 8).hex()
     return None
 
 
-def _plain_desc(call, key):
+def plain_desc(call, key):
     args = call.args
     bits = args["bits"]
     if bits == 0:
-        raw = call.op == "import" and _raw_bytes_type(args["type"])
+        raw = call.op == "import" and raw_bytes_type(args["type"])
         bits = len(args["material"]) * 4 if raw else None
     lifetime = args["lifetime"]
-    return (lifetime, key, args["type"], bits, _usages(args["usage"], lifetime),
+    return (lifetime, key, args["type"], bits, reported_usages(args["usage"], lifetime),
             args["alg"], _material(call))
 
 
-def _copied_desc(source, call, key):
+def copied_desc(source, call, key):
     args = call.args
     lifetime, usage = args["lifetime"], args["usage"]
     usages = None
     if source[USAGES] is not None:
         usages = frozenset(v for u in source[USAGES]
-                           for v in _usages(extend_usage(usage) & u, lifetime))
+                           for v in reported_usages(extend_usage(usage) & u, lifetime))
     return (lifetime, key, source[TYPE], source[BITS], usages,
             _alg_meet(source[ALG], args["alg"]) if source[ALG] is not None else None,
             source[MATERIAL])
 
 
-class _Sources:
-    """Static candidate source instances of each copy (see the module docstring)."""
-
-    def __init__(self, creates, killers, links=None):
-        self.links, self.creates = links, {}     # links: materials.MaterialLinks, or None
-        for key, ops in creates.items():
-            ops.sort(key=lambda op: op.call)
-            rets, top = [], -1
-            for op in ops:
-                top = max(top, INF if op.ret is None else op.ret)
-                rets.append(top)
-            self.creates[key] = (ops, [op.call for op in ops], rets)
-        self.killers = {}
-        for key, spans in killers.items():
-            spans.sort(key=lambda span: span[1])
-            calls, top = [], -1
-            for call, _ in spans:
-                top = max(top, call)
-                calls.append(top)
-            self.killers[key] = ([ret for _, ret in spans], calls)
-        self.busy = set()
-
-    def descs(self, op):
-        """The descriptions ``op`` (a create) may give its key; copies are resolved here."""
-        if op.descs is None:
-            if op in self.busy:    # copy cycle: give up precision, stay sound
-                lifetime = op.source.args["lifetime"]
-                return frozenset(((lifetime, op.key) + (None,) * 5,))
-            self.busy.add(op)
-            self._copy_descs(op)
-            self.busy.discard(op)
-        return op.descs
-
-    def _copy_descs(self, op):
-        """Every candidate's description, never widened to "any key" (sets scale)."""
-        call, key, options, candidates = op.source, op.key, set(), self._candidates(op.source)
-        for candidate in candidates:
-            for source in self.descs(candidate):
-                if call.op == "derive_from":
-                    options.update(model_use.derived_descs(source, call, key))
-                elif _may_have(source, USAGE_COPY) and _algs_meet(source[ALG], call.args["alg"]):
-                    options.add(_copied_desc(source, call, key))
-        op.descs = frozenset(options)
-        if self.links is not None:
-            self.links.alias(op, candidates)
-
-    def _candidates(self, copy):
-        src = copy.args["src"]
-        end = INF if copy.ret is None else copy.ret
-        found = []
-        ops, calls, top_rets = self.creates.get(src, ((), (), ()))
-        threshold = self._dead_before(src, copy.call)
-        index = bisect.bisect_left(calls, end) - 1
-        while index >= 0 and top_rets[index] >= threshold:
-            op = ops[index]
-            if (op.ret is None or op.ret >= threshold) and op.source is not copy:
-                found.append(op)
-            index -= 1
-        return found
-
-    def _dead_before(self, key, stamp):
-        """Creates of ``key`` returning before this are dead when ``stamp`` is reached."""
-        rets, top_calls = self.killers.get(key, ((), ()))
-        index = bisect.bisect_left(rets, stamp)
-        return top_calls[index - 1] if index else -1
-
-
-class KeyStoreModel:
-    """The per-id PSA key-store model, in the protocol of ``linearizability.check``."""
-
-    def init(self):
-        return ABSENT
-
-    def step(self, state, op):
-        return op.rule(state, op)
-
-    def is_read_only(self, op):
-        return op.readonly
-
-    def describe_op(self, op):
-        return describe_op(op)
-
-    def describe_state(self, state):
-        return describe_state(state)
-
-    def explain(self, state, op):
-        why = _WHY.get(op.rule) or model_use.WHY[op.rule]
-        return describe_op(op) + " is impossible: " + why(state, op)
-
-    def partition(self, calls):
-        """[(key id, [KeyOp])], smallest partition first."""
-        parts, creates, killers, wildcards = {}, {}, {}, []
-        for call in calls:
-            for op in _key_ops(call):
-                key = op.key
-                if key is None:
-                    wildcards.append(op)
-                    continue
-                ops = parts.get(key)
-                if ops is None:
-                    ops = parts[key] = []
-                ops.append(op)
-                if op.rule is _create:
-                    creates.setdefault(key, []).append(op)
-                if op.ret is not None and (op.rule is _create or op.rule is _destroy):
-                    killers.setdefault(key, []).append((op.call, op.ret))
-        self._add_wildcards(parts, creates, wildcards)
-        sources = _Sources(creates, killers)
-        for ops in parts.values():
-            ops.sort(key=_by_call)
-            for op in ops:
-                if op.rule is _create:
-                    sources.descs(op)
-            _mark_read_only_exports(ops)
-        return sorted(parts.items(), key=lambda item: (len(item[1]), item[0]))
-
-    @staticmethod
-    def _add_wildcards(parts, creates, wildcards):
-        for key, ops in parts.items():
-            if not VOLATILE_MIN <= key <= VOLATILE_MAX:
-                continue
-            for wildcard in wildcards:
-                op = KeyOp(wildcard.source, key, _create, wildcard.role)
-                if wildcard.source.op != "copy":
-                    op.descs = frozenset((_plain_desc(wildcard.source, key),))
-                ops.append(op)
-                creates.setdefault(key, []).append(op)
-
-
-_SIMPLE_RULES = {   # op -> status (None: pending) -> rule; missing: constrains nothing
-    "destroy": {"SUCCESS": _destroy, "INVALID_HANDLE": _absent, "NOT_PERMITTED": _destroy_denied,
-                None: _destroy, **{code: _destroy_maybe for code in STORAGE_ERRORS}},
-    "export": {"SUCCESS": _export, "INVALID_HANDLE": _absent, "NOT_PERMITTED": _export_denied},
-    "get_attributes": {"SUCCESS": _attributes, "INVALID_HANDLE": _absent},
+SIMPLE_RULES = {   # op -> status (None: pending) -> rule; missing: constrains nothing
+    "destroy": {"SUCCESS": rule_destroy, "INVALID_HANDLE": rule_absent,
+                "NOT_PERMITTED": rule_destroy_denied, None: rule_destroy,
+                **{code: rule_destroy_maybe for code in STORAGE_ERRORS}},
+    "export": {"SUCCESS": rule_export, "INVALID_HANDLE": rule_absent,
+               "NOT_PERMITTED": rule_export_denied},
+    "get_attributes": {"SUCCESS": rule_attributes, "INVALID_HANDLE": rule_absent},
 }
 
 
-def _by_call(op):
-    return op.call
-
-
-def _key_ops(call):
-    """The KeyOps of one statically valid call (none for calls that constrain nothing)."""
-    if call.op in model_use.KEY_OPS:
-        return model_use.key_ops(call)
-    rules = _SIMPLE_RULES.get(call.op)
+def key_ops(call):
+    """The KeyOps of one statically valid call of this module's operations (none for calls that
+    constrain nothing)."""
+    rules = SIMPLE_RULES.get(call.op)
     if rules is None:
-        return _create_ops(call)
+        return create_ops(call)
     rule = rules.get(call.status)
     key = call.args["key"]
-    if rule is None or (key == 0 and rule is _destroy):
+    if rule is None or (key == 0 and rule is rule_destroy):
         return ()
     want = None
-    if rule is _export:
+    if rule is rule_export:
         want = call.out["material"]
-    elif rule is _attributes:
+    elif rule is rule_attributes:
         out = call.out
         want = (out["lifetime"], out["id"], out["type"], out["bits"], out["usage"], out["alg"])
     return (KeyOp(call, key, rule, "", want),)
 
 
 _COPY_SOURCE_RULES = {
-    "SUCCESS": _copy_source, "ALREADY_EXISTS": _copy_source, "INVALID_HANDLE": _absent,
-    "NOT_PERMITTED": _copy_denied, "INVALID_ARGUMENT": _copy_bad_argument,
+    "SUCCESS": rule_copy_source, "ALREADY_EXISTS": rule_copy_source, "INVALID_HANDLE": rule_absent,
+    "NOT_PERMITTED": rule_copy_denied, "INVALID_ARGUMENT": rule_copy_bad_argument,
 }
 
 
-def _create_ops(call):
+def create_ops(call):
     status, args = call.status, call.args
     persistent = is_persistent(args["lifetime"])
     copy = call.op in ("copy", "derive_from")   # descs resolved from the source by _Sources
@@ -499,16 +365,16 @@ def _create_ops(call):
                          want=args["alg"]))
     if status is None or status == "SUCCESS":
         key = call.out["key"] if status else (args["id"] if persistent else None)
-        op = KeyOp(call, key, _create, role)
+        op = KeyOp(call, key, rule_create, role)
         if not copy and key is not None:
-            op.descs = frozenset((_plain_desc(call, key),))
+            op.descs = frozenset((plain_desc(call, key),))
         ops.append(op)
     elif status == "ALREADY_EXISTS":
-        ops.append(KeyOp(call, args["id"], _present, role))
+        ops.append(KeyOp(call, args["id"], rule_present, role))
     return ops
 
 
-def _mark_read_only_exports(ops):
+def mark_read_only_exports(ops):
     """Mark export SUCCESS ops that can never bind or narrow the state as read-only.
 
     ``ops`` are sorted by call. An ambiguous create I (unknown or several materials) is settled
@@ -517,14 +383,14 @@ def _mark_read_only_exports(ops):
     An export E is read-only when every ambiguous create with ``I.call < E.ret`` is settled
     before ``E.call``.
     """
-    exports = [op for op in ops if op.rule in _BINDERS and op.ret is not None]
-    ambiguous = [op for op in ops if op.rule is _create and _ambiguous(op.descs)]
+    exports = [op for op in ops if binds(op.rule) and op.ret is not None]
+    ambiguous = [op for op in ops if op.rule is rule_create and is_ambiguous(op.descs)]
     if not ambiguous:
         for op in exports:
             op.readonly = True
         return
     settlers = [op for op in ops if op.ret is not None
-                and (op.rule is _create or op.rule is _destroy or op.rule in _BINDERS)]
+                and (op.rule is rule_create or op.rule is rule_destroy or binds(op.rule))]
     settler_calls = [op.call for op in settlers]
     suffix_min, low = [INF] * (len(settlers) + 1), INF
     for index in range(len(settlers) - 1, -1, -1):
@@ -543,14 +409,39 @@ def _mark_read_only_exports(ops):
         op.readonly = index == 0 or worst[index - 1] < op.call
 
 
-def _ambiguous(descs):
+def is_ambiguous(descs):
     materials = {d[MATERIAL] for d in descs}
     return None in materials or len(materials) > 1
 
 
+# ---- P-256 key pairs known only by their public key --------------------------------------
+# A generated key pair's private scalar is unknown until it is exported; its public key is
+# often known earlier (export_public, or recovered from a signature: key_use.py). Such a
+# material is "pub:" + the public key's hex; the private scalar an export returns must then map
+# to it.
+
+PUBLIC_PREFIX = "pub:"
+
+
+def public_hex(material):
+    """The public key (hex) of a known P-256 material, a private scalar or a "pub:" one; None
+    for an invalid scalar."""
+    if material.startswith(PUBLIC_PREFIX):
+        return material[len(PUBLIC_PREFIX):]
+    public = crypto_ref.public_key(bytes.fromhex(material))
+    return public.hex() if public else None
+
+
+def material_matches(known, exported):
+    """Does an exported key (hex) agree with a known material (rule_export)?"""
+    if known.startswith(PUBLIC_PREFIX):
+        return public_hex(exported) == known[len(PUBLIC_PREFIX):]
+    return known == exported
+
+
 # ---- text ------------------------------------------------------------------------------
 
-def _short(material):
+def short_hex(material):
     if material is None:
         return "unknown"
     return material if len(material) <= 16 else material[:16] + "…"
@@ -571,7 +462,7 @@ def describe_desc(desc):
     usage = "?" if usages is None else "|".join(sorted(f"{u:#x}" for u in usages))
     return (f"PRESENT(lifetime={lifetime} id={_field(key, '#x')} type={_field(key_type, '#06x')}"
             f" bits={_field(bits, 'd')} usage={usage} alg={_field(alg, '#010x')}"
-            f" material={_short(material)})")
+            f" material={short_hex(material)})")
 
 
 def describe_state(state):
@@ -592,8 +483,7 @@ def describe_op(op):
     if call.status == "SUCCESS" and "key" in call.out:
         text += f" key={call.out['key']:#x}"
     if call.status == "SUCCESS" and "material" in call.out:
-        text += f" material={_short(call.out['material'])}"
-    if op.rule is _attributes:
+        text += f" material={short_hex(call.out['material'])}"
+    if op.rule is rule_attributes:
         text += " " + _attrs_text(op.want)
     return text
-from scenarios.model import key_use as model_use  # noqa: E402  (the other operations' rows; it imports us: last)

@@ -65,37 +65,15 @@ USES = {
 }
 # The (digest, signature) pair of a successful sign or verify: the public keys it recovers
 # bind a key pair whose material is still unknown (a generated key never exported).
-_SIGNED = {"sign": lambda a, o: (_b(a["input"]), _b(o["material"])),
+SIGNED = {"sign": lambda a, o: (_b(a["input"]), _b(o["material"])),
            "verify": lambda a, o: (_b(a["hash"]), _b(a["input"]))}
 
 
-# ---- P-256 key pairs known only by their public key ----------------------------------------
-# A generated key pair's private scalar is unknown until it is exported; its public key is
-# often known earlier (export_public, or recovered from a signature). Such a material is
-# "pub:" + the public key's hex; the private scalar an export returns must then map to it.
-
-PUBLIC_PREFIX = "pub:"
-
-
-def _public_hex(material):
-    """The public key (hex) of a known P-256 material, a private scalar or a "pub:" one; None
-    for an invalid scalar."""
-    if material.startswith(PUBLIC_PREFIX):
-        return material[len(PUBLIC_PREFIX):]
-    public = ref.public_key(_b(material))
-    return public.hex() if public else None
-
+# ---- P-256 key pairs known only by their public key (key_store.PUBLIC_PREFIX) -----------------
 
 def _public(material):
-    public = _public_hex(material)
+    public = m.public_hex(material)
     return _b(public) if public else b""
-
-
-def material_matches(known, exported):
-    """Does an exported key (hex) agree with a known material (model._export)?"""
-    if known.startswith(PUBLIC_PREFIX):
-        return _public_hex(exported) == known[len(PUBLIC_PREFIX):]
-    return known == exported
 
 
 def _bind_public(state, publics, fits):
@@ -105,7 +83,7 @@ def _bind_public(state, publics, fits):
     for d in state:
         if d[m.MATERIAL] is None and d[m.TYPE] in (None, ECC_P256_PAIR):
             bound.update(d[:m.TYPE] + (ECC_P256_PAIR,) + d[m.TYPE + 1:m.MATERIAL]
-                         + (PUBLIC_PREFIX + q.hex(),) for q in publics)
+                         + (m.PUBLIC_PREFIX + q.hex(),) for q in publics)
         elif fits(d):
             bound.add(d)
     bound = frozenset(d for d in bound if fits(d))
@@ -133,12 +111,12 @@ def _consistent(desc, op, check):
 
 def _allows(desc, flag, alg, key_type):
     """Could this key's policy and type allow the use?"""
-    return m._may_have(desc, flag) and desc[m.ALG] in (None, alg) \
+    return m.may_have(desc, flag) and desc[m.ALG] in (None, alg) \
         and desc[m.TYPE] in (None, key_type)
 
 
 def _may_refuse(desc, flag, alg):
-    return m._may_lack(desc, flag) or desc[m.ALG] != alg
+    return m.may_lack(desc, flag) or desc[m.ALG] != alg
 
 
 def _spec(op):
@@ -155,15 +133,16 @@ def _allowed_use(state, op, check):
     return (state,) if ok else ()
 
 
-def _use(state, op):
+def rule_use(state, op):
     return _allowed_use(state, op, "success")
 
 
-def _signed(state, op):
-    """A successful sign or verify: as _use, and it binds an unknown key pair to the public
+@m.binding
+def rule_signed(state, op):
+    """A successful sign or verify: as rule_use, and it binds an unknown key pair to the public
     keys its signature recovers (so the signature is checked, whatever comes later)."""
     if state is m.ABSENT or all(d[m.MATERIAL] is not None for d in state):
-        return _use(state, op)
+        return rule_use(state, op)
     flag, alg, key_type = _spec(op)
     return _bind_public(state, signed_publics(op),
                         lambda d: _allows(d, flag, alg, key_type) and _consistent(d, op, "success"))
@@ -173,67 +152,68 @@ def signed_publics(op):
     """The public keys a successful sign or verify's signature recovers (memoised in op.want)."""
     if "publics" not in op.want:
         call = op.source
-        op.want["publics"] = ref.recover(*_SIGNED[call.op](call.args, call.out))
+        op.want["publics"] = ref.recover(*SIGNED[call.op](call.args, call.out))
     return op.want["publics"]
 
 
-def _use_rejected(state, op):
+def rule_use_rejected(state, op):
     return _allowed_use(state, op, "rejects")
 
 
-def _use_denied(state, op):
+def rule_use_denied(state, op):
     if state is m.ABSENT:
         return ()
     flag, alg, _ = _spec(op)
     return (state,) if any(_may_refuse(d, flag, alg) for d in state) else ()
 
 
-def _export_public(state, op):
+@m.binding
+def rule_export_public(state, op):
     """SUCCESS: a present P-256 key pair with this public key; binds an unknown one to it."""
     if state is m.ABSENT:
         return ()
     public = op.source.out["material"]
     return _bind_public(state, (_b(public),),
                         lambda d: d[m.TYPE] in (None, ECC_P256_PAIR) and
-                        (d[m.MATERIAL] is None or _public_hex(d[m.MATERIAL]) == public))
+                        (d[m.MATERIAL] is None or m.public_hex(d[m.MATERIAL]) == public))
 
 
-def _export_public_refused(state, op):
+def rule_export_public_refused(state, op):
     """INVALID_ARGUMENT: a symmetric key has no public part."""
     ok = state is not m.ABSENT and any(d[m.TYPE] is None or d[m.TYPE] & 0x4000 == 0
                                        for d in state)
     return (state,) if ok else ()
 
 
-def _derive_source(state, op):
+def rule_derive_source(state, op):
     ok = state is not m.ABSENT and any(_allows(d, U_DERIVE, HKDF_SHA256, DERIVE_TYPE)
                                        for d in state)
     return (state,) if ok else ()
 
 
-def _derive_denied(state, op):
+def rule_derive_denied(state, op):
     ok = state is not m.ABSENT and any(_may_refuse(d, U_DERIVE, HKDF_SHA256) for d in state)
     return (state,) if ok else ()
 
 
 WHY = {
-    _signed: lambda s, op: "no present key allows this use and yields this output (a public "
-                           "key under which the signature verifies); state: "
-                           + m.describe_state(s),
-    _use: lambda s, op: "no present key allows this use and yields this output from its "
-                        "material; state: " + m.describe_state(s),
-    _use_rejected: lambda s, op: "no present key allows this use and rejects this input; "
-                                 "state: " + m.describe_state(s),
-    _use_denied: lambda s, op: "the key is absent, or its policy allows this use; state: "
+    rule_signed: lambda s, op: "no present key allows this use and yields this output (a public "
+                               "key under which the signature verifies); state: "
                                + m.describe_state(s),
-    _export_public: lambda s, op: "no present P-256 key pair has this public key; state: "
-                                  + m.describe_state(s),
-    _export_public_refused: lambda s, op: "the key is absent or a key pair; state: "
-                                          + m.describe_state(s),
-    _derive_source: lambda s, op: "the secret key is absent or not an HKDF-SHA-256 DERIVE key "
-                                  "with DERIVE usage; state: " + m.describe_state(s),
-    _derive_denied: lambda s, op: "the secret key is absent or allows the derivation; state: "
-                                  + m.describe_state(s),
+    rule_use: lambda s, op: "no present key allows this use and yields this output from its "
+                            "material; state: " + m.describe_state(s),
+    rule_use_rejected: lambda s, op: "no present key allows this use and rejects this input; "
+                                     "state: " + m.describe_state(s),
+    rule_use_denied: lambda s, op: "the key is absent, or its policy allows this use; state: "
+                                   + m.describe_state(s),
+    rule_export_public: lambda s, op: "no present P-256 key pair has this public key; state: "
+                                      + m.describe_state(s),
+    rule_export_public_refused: lambda s, op: "the key is absent or a key pair; state: "
+                                              + m.describe_state(s),
+    rule_derive_source: lambda s, op: "the secret key is absent or not an HKDF-SHA-256 DERIVE key "
+                                      "with DERIVE usage; state: " + m.describe_state(s),
+    rule_derive_denied: lambda s, op: "the secret key is absent or allows the derivation; state: "
+                                      + m.describe_state(s),
 }
 
 
@@ -255,21 +235,22 @@ LEGITIMATE = {
 }
 KEY_OPS = frozenset(LEGITIMATE)
 
-_USE_RULES = {"SUCCESS": _use, "INVALID_SIGNATURE": _use_rejected, "NOT_PERMITTED": _use_denied,
-              "INVALID_ARGUMENT": m._present, "NOT_SUPPORTED": m._present,
-              "INVALID_HANDLE": m._absent}
+_USE_RULES = {"SUCCESS": rule_use, "INVALID_SIGNATURE": rule_use_rejected,
+              "NOT_PERMITTED": rule_use_denied, "INVALID_ARGUMENT": m.rule_present,
+              "NOT_SUPPORTED": m.rule_present, "INVALID_HANDLE": m.rule_absent}
 # op -> status -> (rule for a volatile id, rule for a persistent id); None: constrains nothing
 _CACHE_RULES = {
-    "purge": {"SUCCESS": (m._present, m._present), "DOES_NOT_EXIST": (m._absent, None),
-              "INVALID_HANDLE": (m._absent, m._absent)},
-    "open": {"SUCCESS": (m._present, m._present), "DOES_NOT_EXIST": (m._absent, m._absent)},
-    "close": {"SUCCESS": (m._destroy, m._present), "INVALID_HANDLE": (m._absent, None)},
-    "export_public": {"SUCCESS": (_export_public,) * 2, "INVALID_HANDLE": (m._absent,) * 2,
-                      "INVALID_ARGUMENT": (_export_public_refused,) * 2},
+    "purge": {"SUCCESS": (m.rule_present, m.rule_present), "DOES_NOT_EXIST": (m.rule_absent, None),
+              "INVALID_HANDLE": (m.rule_absent, m.rule_absent)},
+    "open": {"SUCCESS": (m.rule_present, m.rule_present),
+             "DOES_NOT_EXIST": (m.rule_absent, m.rule_absent)},
+    "close": {"SUCCESS": (m.rule_destroy, m.rule_present), "INVALID_HANDLE": (m.rule_absent, None)},
+    "export_public": {"SUCCESS": (rule_export_public,) * 2, "INVALID_HANDLE": (m.rule_absent,) * 2,
+                      "INVALID_ARGUMENT": (rule_export_public_refused,) * 2},
 }
-_DERIVE_SOURCE_RULES = {"SUCCESS": _derive_source, "ALREADY_EXISTS": _derive_source,
-                        "NOT_PERMITTED": _derive_denied, "INVALID_HANDLE": m._absent,
-                        "INVALID_ARGUMENT": m._present, "NOT_SUPPORTED": m._present}
+_DERIVE_SOURCE_RULES = {"SUCCESS": rule_derive_source, "ALREADY_EXISTS": rule_derive_source,
+                        "NOT_PERMITTED": rule_derive_denied, "INVALID_HANDLE": m.rule_absent,
+                        "INVALID_ARGUMENT": m.rule_present, "NOT_SUPPORTED": m.rule_present}
 
 
 def key_ops(call):
@@ -278,7 +259,7 @@ def key_ops(call):
         return _derive_from_ops(call)
     key = call.args.get("key")
     if call.op in USES:
-        rule = _signed if call.op in _SIGNED and call.status == "SUCCESS" \
+        rule = rule_signed if call.op in SIGNED and call.status == "SUCCESS" \
             else _USE_RULES.get(call.status)
     elif call.op in _CACHE_RULES and key:
         pair = _CACHE_RULES[call.op].get(call.status)
@@ -299,7 +280,7 @@ def _derive_from_ops(call):
     rule = _DERIVE_SOURCE_RULES.get(call.status)
     if rule is not None:
         ops.append(m.KeyOp(call, call.args["src"], rule, " (secret)"))
-    return ops + [op for op in m._create_ops(call) if op.role != " (source)"]
+    return ops + [op for op in m.create_ops(call) if op.role != " (source)"]
 
 
 def derived_descs(source, call, key):
@@ -307,11 +288,11 @@ def derived_descs(source, call, key):
     by ``source``: none when that secret could not have been used."""
     if not _allows(source, U_DERIVE, HKDF_SHA256, DERIVE_TYPE):
         return ()
-    desc = m._plain_desc(call, key)
+    desc = m.plain_desc(call, key)
     args, material = call.args, None
-    if source[m.MATERIAL] is not None and m._raw_bytes_type(args["type"]) \
+    if source[m.MATERIAL] is not None and m.raw_bytes_type(args["type"]) \
             and args["bits"] % 8 == 0 and args["bits"] > 0:
-        material = m._hkdf_sha256(_b(args["salt"]), _b(source[m.MATERIAL]), _b(args["info"]),
+        material = m.hkdf_sha256(_b(args["salt"]), _b(source[m.MATERIAL]), _b(args["info"]),
                                   args["bits"] // 8).hex()
     return (desc[:m.MATERIAL] + (material,),)
 
@@ -331,6 +312,3 @@ def static_problem(call):
                 "succeeded: the operation must keep its own copy of the key")
     return None
 
-
-m._BINDERS.update((_signed, _export_public))     # they may bind an unknown material
-m._MUTATING.update(m._BINDERS)

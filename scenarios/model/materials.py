@@ -13,8 +13,8 @@ Public API::
 
 The per-key check binds a generated key's unknown material inside its own partition only. This
 module carries what one key's history teaches about another's: a union-find over create
-*instances* (KeyOps of rule ``model._create``). Every deduction holds in every linearization of
-a correct execution (docs/checker.md §2), so a conflict is never a false alarm:
+*instances* (KeyOps of rule ``key_store.rule_create``). Every deduction holds in every
+linearization of a correct execution (docs/checker.md §2), so a conflict is never a false alarm:
 
 - an instance created by a copy whose only candidate source instance is S holds S's bytes: the
   two instances share one material (``alias``);
@@ -149,7 +149,7 @@ class MaterialLinks:
         if instance is None:
             return
         call = op.source
-        if op.rule is model_use._export_public:
+        if op.rule is model_use.rule_export_public:
             publics = frozenset((call.out["material"],))
         else:
             publics = frozenset(q.hex() for q in model_use.signed_publics(op))
@@ -205,19 +205,19 @@ class MaterialLinks:
         ``via``)."""
         root = self._find(node)
         if root.value is None:
-            if root.publics is not None and model_use._public_hex(value) not in root.publics:
-                self._conflict(root, psa._short(value), witness, via)
+            if root.publics is not None and psa.public_hex(value) not in root.publics:
+                self._conflict(root, psa.short_hex(value), witness, via)
                 return
             root.value, root.witness = value, witness
             self._propagate(root, root.derived or [])
         elif root.value != value:
-            self._conflict(root, psa._short(value), witness, via if root.shared else None)
+            self._conflict(root, psa.short_hex(value), witness, via if root.shared else None)
 
     def _narrow(self, node, publics, witness, via):
         """The node's pair has one of these public keys (hex)."""
         root = self._find(node)
         if root.value is not None:
-            fits = model_use._public_hex(root.value) in publics
+            fits = psa.public_hex(root.value) in publics
         else:
             fits = root.publics is None or root.publics & publics
             if fits:
@@ -225,12 +225,12 @@ class MaterialLinks:
                 root.public_witness = witness
         if not fits:
             self._conflict(root, "a pair whose public key is " + " or ".join(
-                psa._short(p) for p in sorted(publics)), witness, via)
+                psa.short_hex(p) for p in sorted(publics)), witness, via)
 
     def _propagate(self, root, derived):
         for node, call in derived:
             args = call.args
-            value = psa._hkdf_sha256(bytes.fromhex(args["salt"]), bytes.fromhex(root.value),
+            value = psa.hkdf_sha256(bytes.fromhex(args["salt"]), bytes.fromhex(root.value),
                                      bytes.fromhex(args["info"]), args["bits"] // 8).hex()
             self._learn(node, value, call, call)
 
@@ -239,8 +239,8 @@ class MaterialLinks:
         within one instance (nothing shared) the key's own partition reports it."""
         if not root.shared and why is None:
             return
-        known, taught = (psa._short(root.value), root.witness) if root.value is not None else \
-            ("a pair whose public key is " + " or ".join(psa._short(p) for p in
+        known, taught = (psa.short_hex(root.value), root.witness) if root.value is not None else \
+            ("a pair whose public key is " + " or ".join(psa.short_hex(p) for p in
                                                           sorted(root.publics)),
              root.public_witness)
         calls = [c for c in (root.create, why, root.link, taught, witness) if c is not None]
@@ -290,4 +290,4 @@ def _known_material(descs):
 
 
 def _derived_material_is_raw(args):
-    return psa._raw_bytes_type(args["type"]) and args["bits"] % 8 == 0 and args["bits"] > 0
+    return psa.raw_bytes_type(args["type"]) and args["bits"] % 8 == 0 and args["bits"] > 0
