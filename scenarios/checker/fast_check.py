@@ -348,8 +348,9 @@ def explained(path, recheck, violation):
     firsts, confirmed, result = {}, {}, None
     for found_first in sorted(found, key=lambda v: v.until):
         firsts.setdefault(found_first.signature, found_first)
+    prefix = _Prefix(path, max(first.until for first in firsts.values()))
     for signature, first in firsts.items():
-        checked = recheck(_around(path, first))
+        checked = recheck(prefix.around(first))
         confirmed[signature] = _confirmation(checked, first)
         if confirmed[signature] is None:
             return None
@@ -377,26 +378,33 @@ def _ids(call):
     return ids
 
 
-def _around(path, found):
-    """The history's calls invoked up to ``found.until`` that name its key or a key linked to it
-    through calls naming two keys (copies, derivations): every call its verdict depends on."""
-    history = history_binary.open_binary(path)
-    calls, parent = [], {}
+class _Prefix:
+    """The history's calls invoked up to a stamp (read once), and the groups of key ids that
+    calls naming two keys (copies, derivations) link."""
 
-    def root(key):
-        while parent.get(key, key) != key:
-            key = parent[key]
+    def __init__(self, path, until):
+        history = history_binary.open_binary(path)
+        self.path, self.header, self.calls, self.parent = path, history.header, [], {}
+        for call in history.calls:
+            if call.call > until:
+                break
+            self.calls.append(call)
+            ids = [self.root(key) for key in _ids(call)]
+            for other in ids[1:]:
+                self.parent[other] = ids[0]
+
+    def root(self, key):
+        while self.parent.get(key, key) != key:
+            key = self.parent[key]
         return key
-    for call in history.calls:
-        if call.call > found.until:
-            break
-        calls.append(call)
-        ids = [root(key) for key in _ids(call)]
-        for other in ids[1:]:
-            parent[other] = ids[0]
-    group = root(found.key)
-    return History(path, history.header, [c for c in calls
-                                          if any(root(k) == group for k in _ids(c))], True)
+
+    def around(self, found):
+        """The calls invoked up to ``found.until`` that name its key or a key linked to it:
+        every call its verdict depends on."""
+        group = self.root(found.key)
+        return History(self.path, self.header, [
+            c for c in self.calls if c.call <= found.until
+            and any(self.root(key) == group for key in _ids(c))], True)
 
 
 def _confirmation(checked, found):
