@@ -96,7 +96,8 @@ def _pack(record):
     return bytes(data)
 
 
-def write_binary(directory, records, threads, complete=True):
+def write_binary(directory, records, threads, complete=True, faults=None):
+    """``faults``: the header's faults spec (the driver's --faults), if any."""
     os.makedirs(directory)
     binary = {"record_size": SIZE, "header_page": PAGE, "ops": OPS,
               "fields": [{"name": n, "offset": o, "size": s, "type": t} for n, o, s, t in FIELDS],
@@ -104,6 +105,8 @@ def write_binary(directory, records, threads, complete=True):
               "constants": {"derive_from_info": INFO}}
     header = {"format": "psa-stress-history", "version": 1, "threads": threads,
               "key_store": {"kind": "dynamic", "slot_count": 32}, "binary": binary}
+    if faults:
+        header["faults"] = {"spec": faults}
     with open(os.path.join(directory, "header.json"), "w", encoding="utf-8") as stream:
         json.dump(header, stream)
     for thread in range(threads):

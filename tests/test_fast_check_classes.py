@@ -9,6 +9,8 @@ violation; the core: never ok):
 - a copy that may have read one of many source instances (up to state.h's MAX_DESCS
   descriptions);
 - real driver histories of the scenarios that needed these (pct engine, fixed seeds);
+- storage faults (a destroy failing with a storage error leaves the key intact or gone; an
+  ALREADY_EXISTS of a persistent create and a destroy's INVALID_HANDLE claim nothing);
 - violating histories: the core finds every violating key with its culprit, Python confirms
   and explains only the first of each signature (on the calls up to it that touch its key's
   copy component) and the others are counted under its cause; a violation Python does not
@@ -113,10 +115,32 @@ def test_a_copy_of_one_of_many_instances_is_decided_in_c(core, tmp_path):
     _agree(write_binary(tmp_path / "bad", _many_candidates(20, wrong=True), 2), "violation")
 
 
+PERSISTENT = dict(CREATE, lifetime=1, id=1)
+
+
+def _storage_error(after, status="STORAGE_FAILURE"):
+    """A persistent key, a destroy of it failing with a storage error, then ``after``: the
+    key's export (SUCCESS with these bytes, or INVALID_HANDLE)."""
+    return [rec(0, 0, "import", 1, 2, args=dict(PERSISTENT, material=DATA), out={"key": 1}),
+            rec(0, 1, "destroy", 3, 4, status, args={"key": 1}),
+            rec(0, 2, "export", 5, 6, "SUCCESS" if after else "INVALID_HANDLE",
+                args={"key": 1}, out={"material": after} if after else None)]
+
+
+def test_a_destroy_failing_with_a_storage_error_is_decided_in_c(core, tmp_path):
+    storage = "storage=0.05"
+    _agree(write_binary(tmp_path / "intact", _storage_error(DATA), 1, faults=storage), "ok")
+    _agree(write_binary(tmp_path / "gone", _storage_error(None), 1, faults=storage), "ok")
+    _agree(write_binary(tmp_path / "bad", _storage_error("22" * 16), 1, faults=storage),
+           "violation")
+    unfaulted = fast_check.run_core(write_binary(tmp_path / "none", _storage_error(DATA), 1))
+    assert not unfaulted.ok and not unfaulted.violated    # a static problem: Python's
+
+
 # the scenarios whose histories the core left to Python before (a hot key's segment, a
-# narrowed public key carried through copies, a copy with many candidates)
+# narrowed public key carried through copies, a copy with many candidates, storage faults)
 DECIDED = ("cache-vs-use", "copy-chain", "lookup-missing", "destroy-overlap",
-           "derive-from-destroyed")
+           "derive-from-destroyed", "storage-faults")
 
 
 @pytest.mark.slow

@@ -1,12 +1,12 @@
-/* psa-stress checker core: the accept-only fast path of the history checker (checker_core.c).
- * Loaded by scenarios/checker/fast_check.py through ctypes; the constants below are mirrored there. */
+/* psa-stress checker core: the fast path of the history checker (checker_core.c). Loaded by
+ * scenarios/checker/fast_check.py through ctypes; the constants below are mirrored there. */
 #ifndef PSA_STRESS_CHECKER_CORE_H
 #define PSA_STRESS_CHECKER_CORE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define CORE_VERSION 5
+#define CORE_VERSION 6
 #define CORE_MAX_OPS 64         /* operation codes of the binary layout */
 #define CORE_MAX_FIELDS 24
 /* core_check's out[]: records, key ids seen, the number n of keys checked by an approximation
@@ -71,6 +71,7 @@ enum {
     CORE_PUBLIC_REFUSED, /* key_use.rule_export_public_refused */
     CORE_SIGNED,         /* key_use.rule_signed (binds an unknown key pair: not read-only) */
     CORE_EXPORT_PUBLIC,  /* key_use.rule_export_public (binds likewise) */
+    CORE_DESTROY_MAYBE,  /* key_store.rule_destroy_maybe (a storage error): intact, or gone */
     CORE_ACTIONS
 };
 

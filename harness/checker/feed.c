@@ -175,7 +175,7 @@ static int close_segment(core_t *c, key_t_ *k)
     if (unbound_use(key_state(k, 0), k->nstates, k->ops, n)
         && !sources_weaken(&c->src, k->id, WEAK_UNBOUND_USE))
         return undecided(c, "out of memory", k->ops[0].call);
-    if (n == 1 && k->nstates == 1)          /* the common case: one op, one state */
+    if (n == 1 && k->nstates == 1 && k->ops[0].action != CORE_DESTROY_MAYBE)   /* most */
         count = segment_step(key_state(k, 0), &k->ops[0], &ends[0]);
     else
         count = segment_ends(c->search, key_state(k, 0), k->nstates, k->ops, n, ends);
@@ -475,7 +475,7 @@ static int add_key_op(core_t *c, const uint8_t *rec, int action, uint64_t call, 
     op.call = call;
     op.ret = c->uses[opcode].kind == USE_MAC_MULTIPART ? field(c, rec, F_MID) : ret;
     op.action = action;
-    if (action >= CORE_USE) {
+    if (action >= CORE_USE && action <= CORE_EXPORT_PUBLIC) {      /* a key use */
         op.use = c->uses[opcode];
         op.use.in = rec + c->offsets[F_INPUT];
         op.use.inlen = (uint16_t)field(c, rec, F_INPUT_LEN);

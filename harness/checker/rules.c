@@ -210,6 +210,9 @@ int segment_step(const state_t *s, const op_t *op, state_t *next)
     case CORE_ABSENT:
         state_copy(next, s);
         return !s->present;
+    case CORE_DESTROY_MAYBE:      /* intact (segment_alternative: gone) */
+        state_copy(next, s);
+        return 1;
     case CORE_PRESENT:
         state_copy(next, s);
         return s->present;
@@ -220,4 +223,10 @@ int segment_step(const state_t *s, const op_t *op, state_t *next)
         state_copy(next, s);
         return s->present && some_desc(s, op);
     }
+}
+
+int segment_alternative(const state_t *s, const op_t *op, state_t *next)
+{
+    state_clear(next);
+    return op->action == CORE_DESTROY_MAYBE && s->present;
 }

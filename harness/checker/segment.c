@@ -305,19 +305,23 @@ static int run(search_t *c, const op_t *ops, int n)
             }
             f->next = 1;
         }
-        for (j = f->next - 1; j < count; j++) {
-            if (segment_step(&c->interned[f->sid], &ops[next_ops[j]], &next))
+        for (j = f->next - 1; j < 2 * count; j++) {   /* move j: candidate j / 2, its next
+                                                          state j % 2 (an alternative) */
+            const op_t *op = &ops[next_ops[j / 2]];
+            if (j % 2 ? segment_alternative(&c->interned[f->sid], op, &next)
+                      : segment_step(&c->interned[f->sid], op, &next))
                 break;
-            blocked(c, &f->cfg, next_ops[j]);
+            if (j % 2 == 0)
+                blocked(c, &f->cfg, next_ops[j / 2]);
         }
-        if (j == count) {
+        if (j == 2 * count) {
             c->depth--;
             continue;
         }
         f->next = j + 2;
         cfg_t h;
         uint32_t sid;
-        int fresh = advance(c, ops, n, &f->cfg, next_ops[j], &next, &h, &sid);
+        int fresh = advance(c, ops, n, &f->cfg, next_ops[j / 2], &next, &h, &sid);
         if (fresh < 0 || (fresh > 0 && !push(c, &h, sid)))
             return -1;
     }

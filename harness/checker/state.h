@@ -77,6 +77,9 @@ int allows_hkdf(const desc_t *d);      /* key_use._allows(d, DERIVE, HKDF_SHA256
 
 /* The one next state of op from s into *next; 0 if op is illegal in s. */
 int segment_step(const state_t *s, const op_t *op, state_t *next);
+/* The second next state of an op that has two (a storage error's destroy of a present key:
+ * gone) into *next; 0 if it has none. */
+int segment_alternative(const state_t *s, const op_t *op, state_t *next);
 /* Rules that leave the state as it is wherever they are legal. */
 int keeps_state(int action);
 

@@ -42,13 +42,14 @@ from scenarios.model import key_store as psa
 from scenarios.model import operations
 from scenarios.model import materials
 from scenarios.model import key_use as model_use
+from scenarios.model.faults import FaultRules
 from scenarios.history.reader import CREATE_OPS, Call, HistoryError
 from scenarios.history.schema import History
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORE_DIR = os.path.join(REPO, "harness", "checker")
 TARGET = "psa_stress_checker_core"
-VERSION = 5       # checker_core.h CORE_VERSION, and the layout of the configuration below
+VERSION = 6       # checker_core.h CORE_VERSION, and the layout of the configuration below
 MAX_OPS, MAX_FIELDS, CFG_FIELDS = 64, 24, 9
 # record fields in the order of core.h's enum field, with the type the core reads (salt and the
 # key uses' fields may be absent: then the operations that read them are left to Python)
@@ -63,7 +64,7 @@ OPTIONAL_FIELDS = {"salt", "input", "input_len", "mid", "stage"}
 (VOLATILE_ID, PERSISTENT_ID, ID_ZERO, VOLATILE_CREATE, PERSISTENT_CREATE) = range(5)
 (NOOP, _CREATE, PRESENT, ABSENT, DESTROY, EXPORT, EXPORT_DENIED, ATTRIBUTES, COPY_SOURCE,
  COPY_DENIED, COPY_BAD_ARG, DERIVE_SOURCE, DERIVE_DENIED, USE, USE_REJECTED, USE_DENIED,
- PUBLIC_REFUSED, SIGNED, EXPORT_PUBLIC) = range(19)
+ PUBLIC_REFUSED, SIGNED, EXPORT_PUBLIC, DESTROY_MAYBE) = range(20)
 # checker_core.h USE_*: the key uses the core recomputes (model_use.USES)
 USE_KINDS = {op: kind for kind, op in enumerate(
     ("sign", "verify", "cipher_encrypt", "cipher_decrypt", "mac", "mac_multipart",
@@ -93,7 +94,8 @@ _KEY_ACTIONS = {psa.rule_present: PRESENT, psa.rule_absent: ABSENT, psa.rule_des
                 model_use.rule_use: USE, model_use.rule_use_rejected: USE_REJECTED,
                 model_use.rule_use_denied: USE_DENIED,
                 model_use.rule_export_public_refused: PUBLIC_REFUSED, model_use.rule_signed: SIGNED,
-                model_use.rule_export_public: EXPORT_PUBLIC}
+                model_use.rule_export_public: EXPORT_PUBLIC,
+                psa.rule_destroy_maybe: DESTROY_MAYBE}
 # the record fields (or header constants) the core reads each operation's inputs from
 _MATERIAL = ("cut", ("material", "material_len"))
 _INPUT = ("input", False, ("cut", ("input", "input_len")))
@@ -166,16 +168,16 @@ def _sample(op, status, variant, out_key=0):
     return Call(0, 0, op, 1, 3, status, args, out if status == "SUCCESS" else {}, 0)
 
 
-def _entry(op, status, variant):
+def _entry(op, status, variant, rules):
     """(key action, create action, check) of the core for ``op`` returning ``status`` (model
-    _key_ops and static_problem), or None: undecided."""
+    _key_ops and static_problem, under the faults the run injected: ``rules``, a
+    model/faults.py FaultRules), or None: undecided."""
     call = _sample(op, status, variant)
-    if status in psa.STORAGE_ERRORS:   # legitimate only under storage faults (model/faults.py)
-        return None
     try:
-        if operations.static_problem(call) is not None:
+        problem, checked = rules.admit(call)
+        if problem is not None or call.status != status:   # forbidden, or made pending
             return None
-        key_ops = operations.key_ops(call)
+        key_ops = operations.key_ops(call) if checked else ()
         wrong_handle = operations.static_problem(_sample(op, status, variant, out_key=1))
     except (KeyError, TypeError, ValueError):      # an operation the core cannot read
         return None
@@ -223,9 +225,10 @@ def _inputs(layout, constants):
     return readable, [found.get(name) for name in _CONSTANTS]
 
 
-def _config(layout, binary):
-    """(the core's int64 configuration array, the constants' bytes) from header.json's
-    ``binary`` and its layout, or None."""
+def _config(layout, header):
+    """(the core's int64 configuration array, the constants' bytes) from header.json and the
+    layout of its ``binary``, or None."""
+    binary, rules = header["binary"], FaultRules(header)
     parts = _inputs(layout, binary.get("constants") or {})
     config = [VERSION, layout.size, layout.page] + [-1 if p is None else len(p)
                                                     for p in parts[1]]
@@ -244,7 +247,8 @@ def _config(layout, binary):
             (VOLATILE_ID, PERSISTENT_ID, ID_ZERO)
         for status_code, status in layout.statuses.items():
             for variant in variants:
-                entry = _entry(op, status, variant) if -255 <= status_code <= 0 else None
+                entry = _entry(op, status, variant, rules) if -255 <= status_code <= 0 \
+                    else None
                 if entry is not None:
                     config += [code, status_code, variant, *entry]
     return config, b"".join(p for p in parts[1] if p is not None)
@@ -302,7 +306,7 @@ def run_core(path):
         history = history_binary.open_binary(path)    # header.json, layout, end.json checked
         end = history_binary.read_json(os.path.join(path, "end.json"), "end.json")["end"]
         layout = history_binary.Layout(history.header["binary"])
-        config = _config(layout, history.header["binary"])
+        config = _config(layout, history.header)
     except (HistoryError, KeyError, TypeError, OSError):
         return None
     records = end.get("records") if type(end) is dict else None
