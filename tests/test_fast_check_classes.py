@@ -16,6 +16,7 @@ violation; the core: never ok):
   copy component) and the others are counted under its cause; a violation Python does not
   confirm sends the whole history to Python.
 """
+import json
 import subprocess
 
 import pytest
@@ -25,6 +26,8 @@ from scenarios.checker import check
 from scenarios.model import crypto_ref
 from scenarios.checker import fast_check
 from scenarios.history.reader import load
+from scenarios.model import materials
+from tests.test_check import SPLIT_FIXTURE, fixture
 from tests.test_fast_check import (CREATE, DATA, IMPORT, KEY, assert_never_wrongly_ok, core,  # noqa: F401
                                    rec, weakened_as_python, write_binary)
 
@@ -172,7 +175,7 @@ def _derived_pair(kind):
 
 def test_a_derived_key_pair_is_counted_as_not_fully_checked(core, tmp_path):
     pair = fast_check.run_core(write_binary(tmp_path / "pair", _derived_pair((0x7112, 256)), 1))
-    assert pair.ok and pair.weakened == [{"key": COPY, "reason": fast_check.UNTIED_DERIVATION}]
+    assert pair.ok and pair.weakened == [{"key": COPY, "reason": materials.UNTIED_DERIVATION}]
     raw = fast_check.run_core(write_binary(tmp_path / "raw", _derived_pair((0x2400, 128)), 1))
     assert not raw.ok and not raw.weakened    # its bytes are HKDF's: "44" * 32 is not
 
@@ -252,3 +255,10 @@ def test_a_real_violating_history_gets_python_s_verdict_and_keys(core, tmp_path)
     assert {(v.kind, v.key) for v in result.violations} == \
         {(v.kind, v.key) for v in python.violations}
     assert {v.cause for v in result.violations} <= {v.cause for v in python.violations}
+
+
+def test_a_copy_checked_apart_is_counted_by_the_core_as_by_python(core, tmp_path):
+    with open(fixture(SPLIT_FIXTURE), encoding="utf-8") as stream:
+        records = [json.loads(line) for line in stream][1:-1]
+    answer = fast_check.run_core(write_binary(tmp_path / "h", records, 3))
+    assert answer.ok and answer.weakened == [{"key": 0x40000002, "reason": materials.SPLIT}]

@@ -24,7 +24,8 @@ enum { VIOLATION_LINEARIZABILITY = 1,   /* a key's segment has no linearization 
        VIOLATION_MATERIAL };            /* one material shown as two values (sources.c) */
 enum { WEAK_ANY_KEY = 1, WEAK_SEVERAL_SOURCES, WEAK_SEVERAL_INSTANCES,   /* materials.py's */
        WEAK_UNBOUND_USE,
-       WEAK_UNTIED_DERIVATION };   /* derive_from into a type whose material is not raw bytes */
+       WEAK_UNTIED_DERIVATION,     /* derive_from into a type whose material is not raw bytes */
+       WEAK_SPLIT };               /* a copy's source may have changed while it ran */
 
 /* Layout of the configuration array cfg[]. */
 enum {

@@ -492,6 +492,23 @@ int reveal(sources_ctx_t *s, const read_t *export)
                               count < MAX_PUBLICS ? count : MAX_PUBLICS) : conflict(s);
 }
 
+/* Do the descriptions agree on every attribute but the material (materials._settled_before:
+ * then the union-find ties the only thing they may differ in)? */
+static int one_description(const state_t *st)
+{
+    for (int i = 1; i < st->ndescs; i++) {
+        desc_t d = st->descs[i];
+        d.mat = st->descs[0].mat;
+        d.matlen = st->descs[0].matlen;
+        if (desc_cmp(&d, &st->descs[0]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* A copy's or derive_from's source read and target create are checked in two partitions:
+ * exact when its one candidate returned before it was invoked with one description (the read
+ * can go at the call's start, before the create); else counted (materials.SPLIT). */
 int inst_resolve(sources_ctx_t *s, inst_t *inst)
 {
     if (inst->resolved)
@@ -528,11 +545,14 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
     state_copy(&inst->descs, &out);
     inst->resolved = 1;
     inst_firm(inst);
+    int split = candidates > 1 || (candidates == 1 && (any || only->ret >= inst->call
+                                                       || !one_description(&only->descs)));
     if ((any && !sources_weaken(s, inst->plain.key, WEAK_ANY_KEY))
         || (inst->make == MAKE_DERIVE_FROM && !hkdf_material(inst)
             && !sources_weaken(s, inst->plain.key, WEAK_UNTIED_DERIVATION))
         || (candidates > 1 && unknown
-            && !sources_weaken(s, inst->plain.key, WEAK_SEVERAL_SOURCES)))
+            && !sources_weaken(s, inst->plain.key, WEAK_SEVERAL_SOURCES))
+        || (split && !sources_weaken(s, inst->plain.key, WEAK_SPLIT)))
         return 0;
     /* one material for the two, or HKDF of it (known bytes linked to nothing: the target's
      * descriptions already hold them, as materials.alias) */

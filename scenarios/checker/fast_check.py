@@ -78,12 +78,9 @@ OUT_VIOLATION_LIST, VIOLATION_INTS, CORE_MAX_VIOLATIONS = OUT_WEAK_IDS + CORE_MA
 CORE_OUT = OUT_VIOLATION_LIST + VIOLATION_INTS * CORE_MAX_VIOLATIONS
 VIOLATION_KINDS = {1: "linearizability", 2: "material"}
 OK, VIOLATED = 1, 2   # core_check's answers (0: undecided)
-# the core's own count of derive_from's approximation (model_use.derived_descs leaves a derived
-# key pair's material unknown): materials.py's reasons should name it in these words
-UNTIED_DERIVATION = ("derived from a stored key into a type whose material is not raw bytes "
-                     "(a key pair): its bytes are not tied to its secret's")
 WEAK_REASONS = {1: materials.ANY_KEY, 2: materials.SEVERAL_SOURCES,
-                3: materials.SEVERAL_INSTANCES, 4: materials.UNBOUND_USE, 5: UNTIED_DERIVATION}
+                3: materials.SEVERAL_INSTANCES, 4: materials.UNBOUND_USE,
+                5: materials.UNTIED_DERIVATION, 6: materials.SPLIT}
 CHECK_NONE, CHECK_CREATED_ID, CHECK_SAME_KEY, CHECK_MULTIPART = range(4)
 _KEY_ACTIONS = {psa.rule_present: PRESENT, psa.rule_absent: ABSENT, psa.rule_destroy: DESTROY,
                 psa.rule_export: EXPORT, psa.rule_export_denied: EXPORT_DENIED,
