@@ -2,12 +2,12 @@
 """psa-stress: concurrency stress testing of the Mbed TLS PSA key store. See README.md."""
 import sys
 
-from scenarios.setup import apt as tools
+from scenarios.setup import apt
 from scenarios.setup.source import SetupError
 
 if __name__ == "__main__":
     try:
-        tools.ensure_python(sys.argv)    # may run this script again under Debian's python3
+        apt.ensure_python(sys.argv)    # may run this script again under Debian's python3
     except SetupError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         sys.exit(2)

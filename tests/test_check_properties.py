@@ -5,7 +5,7 @@
 2. One perturbed output, status or stamp: the streaming checker's verdict must equal that of a
    brute-force checker that tries every real-time-respecting order of each key's ops (pending
    ops optional) with the model's full state sets — no segments, no greedy commits, no read-only
-   marking, the whole history in memory (model.partition).
+   marking, the whole history in memory (tests/test_model.py batch_partition).
 3. The same with every segment forced through the streaming checker's lazy chain
    (linearizability.Chain), cut back at settled ops, or exhaustively with a tiny window.
 """
@@ -18,13 +18,14 @@ from scenarios.checker import streaming as partition
 from scenarios.checker.check import check_history
 from scenarios.model.operations import KeyStoreModel
 from tests.test_check import as_history, bench
+from tests.test_model import batch_partition
 
 CASES = 2500
 
 
 def brute_force_ok(calls):
     model = KeyStoreModel()
-    return all(_key_ok(model, ops) for _, ops in model.partition(calls))
+    return all(_key_ok(model, ops) for _, ops in batch_partition(calls))
 
 
 def _key_ok(model, ops):

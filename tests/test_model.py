@@ -10,12 +10,46 @@ from scenarios.model import key_use as model_use
 from scenarios.history import reader as history_format
 from scenarios.checker.check import check_history
 from scenarios.history.reader import parse
+from scenarios.model import operations
 from scenarios.model.operations import KeyStoreModel, static_problem
 
 VOL = 0x40000000
 K1, K2, K3 = VOL + 1, VOL + 2, VOL + 3
 AES, CTR = 0x2400, 0x04C01000
 A, B, C = "aa" * 16, "bb" * 16, "cc" * 16
+
+
+def batch_partition(calls):
+    """[(key id, [KeyOp])] of a whole history at once, smallest first: the per-key split the
+    streaming check (checker/streaming.py) makes call by call, done in one batch here to look at
+    the ops of one key. A pending volatile create is an optional create of every volatile id."""
+    parts, creates, killers, wildcards = {}, {}, {}, []
+    for call in calls:
+        for op in operations.key_ops(call):
+            if op.key is None:
+                wildcards.append(op)
+                continue
+            parts.setdefault(op.key, []).append(op)
+            if op.rule is model.rule_create:
+                creates.setdefault(op.key, []).append(op)
+            if op.ret is not None and op.rule in (model.rule_create, model.rule_destroy):
+                killers.setdefault(op.key, []).append((op.call, op.ret))
+    for key, ops in parts.items():
+        if model.VOLATILE_MIN <= key <= model.VOLATILE_MAX:
+            for wildcard in wildcards:
+                op = model.KeyOp(wildcard.source, key, model.rule_create, wildcard.role)
+                if wildcard.source.op != "copy":
+                    op.descs = frozenset((model.plain_desc(wildcard.source, key),))
+                ops.append(op)
+                creates.setdefault(key, []).append(op)
+    sources = operations.Sources(creates, killers)
+    for ops in parts.values():
+        ops.sort(key=lambda op: op.call)
+        for op in ops:
+            if op.rule is model.rule_create:
+                sources.descs(op)
+        model.mark_read_only_exports(ops)
+    return sorted(parts.items(), key=lambda item: (len(item[1]), item[0]))
 
 
 def attrs(lifetime=0, id=0, usage=3, alg=CTR, bits=128, type=AES):
@@ -131,7 +165,7 @@ def test_copy_candidates_are_every_instance_that_may_be_live():
              (1, 3, 20, copy(K1), "SUCCESS", {"key": K2}),
              (0, 4, 5, on("destroy", K1), "SUCCESS", None),
              (0, 6, 7, imp(B), "SUCCESS", {"key": K1})]
-    result = KeyStoreModel().partition(history(*steps).calls)
+    result = batch_partition(history(*steps).calls)
     destination = dict(result)[K2][0]
     assert {d[-1] for d in destination.descs} == {A, B}
     for material, expected in ((A, "ok"), (B, "ok"), (C, "violation")):
@@ -193,7 +227,7 @@ def test_exports_are_read_only_only_when_they_cannot_bind_material():
              (1, 8, 9, on("export", K1), "SUCCESS", {"material": A}),
              (0, 10, 11, imp(B), "SUCCESS", {"key": K2}),
              (0, 12, 13, on("export", K2), "SUCCESS", {"material": B})]
-    parts = dict(KeyStoreModel().partition(history(*steps).calls))
+    parts = dict(batch_partition(history(*steps).calls))
     exports = [op for op in parts[K1] if op.source.op == "export"]
     assert [op.readonly for op in exports] == [False, False, True]
     assert [op.readonly for op in parts[K2] if op.source.op == "export"] == [True]
@@ -208,7 +242,7 @@ def test_pending_create_of_a_present_persistent_key_is_optional():
 
 def test_describe_state_and_explain_name_the_key():
     model = KeyStoreModel()
-    parts = dict(model.partition(history((0, 1, 2, imp(A), "SUCCESS", {"key": K1}),
+    parts = dict(batch_partition(history((0, 1, 2, imp(A), "SUCCESS", {"key": K1}),
                                          (0, 3, 4, on("export", K1), "SUCCESS",
                                           {"material": B})).calls))
     create, export = parts[K1]

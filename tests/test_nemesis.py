@@ -13,7 +13,7 @@ import pytest
 
 from scenarios import catalog
 from scenarios.checker import check
-from scenarios.campaign import driver_output as nemesis
+from scenarios.campaign import driver_output
 from scenarios.campaign.runner import run_scenario
 from tests.stress_env import mutant_build, stock_build
 from tests.test_oracles_e2e import UNLOCKED_RESERVE
@@ -81,7 +81,7 @@ def test_edited_schedule_diverges(tmp_path):
     (tmp_path / "bad.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     done = drive(tmp_path, *RUN, "--replay", "bad.txt")
     assert done.returncode == nemesis_exit("DIVERGED")
-    assert nemesis.failure(done.stderr)[0] == "replay-diverged"
+    assert driver_output.failure(done.stderr)[0] == "replay-diverged"
     assert "at step 199:" in done.stderr
 
 
@@ -112,7 +112,7 @@ def test_lock_inversion_is_a_deadlock_with_wait_for_state(tmp_path):
     done = drive(tmp_path, "--threads", "2", "--ops", "400", "--sched", "random",
                  "--faults", "inversion", test_build=True)
     assert done.returncode == nemesis_exit("DEADLOCK"), done.stderr[-2000:]
-    kind, message, details = nemesis.failure(done.stderr)
+    kind, message, details = driver_output.failure(done.stderr)
     assert kind == "deadlock" and "no runnable thread" in message
     assert "waits for key_slot" in details or "waits for globaldata" in details
     assert "held by thread" in details and "faults_op_boundary" in details

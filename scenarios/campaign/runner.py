@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from scenarios.checker import check
 from scenarios.checker import coverage
 from scenarios.checker import final_state
-from scenarios.campaign import driver_output as nemesis
+from scenarios.campaign import driver_output
 from scenarios.campaign import sanitizers
 from scenarios.history.schema import HistoryError
 
@@ -80,7 +80,7 @@ def driver_command(build, scenario, seed, seconds, directory, threads=None, test
             *length, "--seed", str(seed),
             "--history", os.path.join(directory, HISTORY),
             "--storage-dir", os.path.join(directory, "storage"),
-            "--variant", build.variant.name, "--watchdog", str(nemesis.WATCHDOG_SECONDS),
+            "--variant", build.variant.name, "--watchdog", str(driver_output.WATCHDOG_SECONDS),
             *scenario.driver_args(), *extra]
 
 
@@ -143,7 +143,7 @@ def _read_driver_summary(result, stdout):
 
 def _judge_exit(result, completed):
     code = completed.returncode
-    found = nemesis.failure(completed.stderr)   # hang, deadlock, replay divergence, crash
+    found = driver_output.failure(completed.stderr)   # hang, deadlock, replay divergence, crash
     if found is not None:
         result.failures.append(Failure(*found))
         return

@@ -8,8 +8,9 @@ Public API::
         .keys_seen                 # number of distinct partitions (key ids)
     KeyVerdict: key, verdict (violation | unknown), failure (linearizability.Failure), reason
 
-It computes exactly what ``linearizability.check(model, calls)`` computes over
-``model.partition(calls)`` (see docs/checker.md), without holding the history:
+It computes exactly what ``linearizability.check_partition`` computes over each key's whole
+sub-history (tests/test_model.py ``batch_partition`` makes them, for the tests; see
+docs/checker.md), without holding the history:
 
 - Each call is split by ``operations.key_ops`` into per-key ops (a copy: a read of the source and a
   create of the destination). Each key keeps its *open segment*: the ops since its last quiescent
@@ -28,8 +29,7 @@ It computes exactly what ``linearizability.check(model, calls)`` computes over
 - Copy destinations are resolved as soon as the stream passes the copy's ret (every candidate
   source instance has then been read); per source id only the creates that
   a future copy could still read are kept (``_StreamSources.prune``).
-- A pending create with no id (crashed run) is an optional create of every volatile key, as in
-  ``model.partition``.
+- A pending create with no id (crashed run) is an optional create of every volatile key.
 - A key whose state is back to the initial one with nothing open is forgotten. The last mutating
   ops of a key (an explanation's context) are kept for the most recently active keys only.
 """

@@ -34,7 +34,7 @@ from scenarios import catalog, report
 from scenarios.campaign import bisect
 from scenarios.checker import check
 from scenarios.checker import coverage
-from scenarios.setup import apt as tools
+from scenarios.setup import apt
 from scenarios.history import binary as history_binary
 from scenarios.selftest import mutants
 from scenarios.campaign import repro as repro_module
@@ -301,11 +301,11 @@ def cmd_test(args):
     """Run pytest on tests/, with Debian's python3-pytest (and python3-cryptography) if this
     interpreter lacks pytest."""
     command = ["-m", "pytest", *args.pytest_args]   # pytest.ini: testpaths = tests
-    for python in (sys.executable, tools.DEBIAN_PYTHON):
-        if os.path.exists(python) and _has_pytest(python) and tools.has_cryptography(python):
+    for python in (sys.executable, apt.DEBIAN_PYTHON):
+        if os.path.exists(python) and _has_pytest(python) and apt.has_cryptography(python):
             return subprocess.run([python, *command], cwd=REPO).returncode
-    tools.require(["python3-pytest", tools.PYTHON_PACKAGE])
-    return subprocess.run([tools.DEBIAN_PYTHON, *command], cwd=REPO).returncode
+    apt.require(["python3-pytest", apt.PYTHON_PACKAGE])
+    return subprocess.run([apt.DEBIAN_PYTHON, *command], cwd=REPO).returncode
 
 
 def _has_pytest(python):

@@ -7,9 +7,8 @@ Public API::
     static_problem(call) -> str | None   # a status the call may never return, or a bad output
     key_ops(call) -> [KeyOp]             # the per-key steps of one statically valid call
     Sources(creates, killers, links)     # candidate source instances of copies (key_store.py)
-    KeyStoreModel()                      # the model protocol used by linearizability.check:
-        .partition(calls) -> [(key_id, [KeyOp])]   (calls without static problems)
-        .init() / .step(state, op) / .is_read_only(op)
+    KeyStoreModel()                      # one key id's model, for the streaming check and
+        .init() / .step(state, op) / .is_read_only(op)    # the linearizability search
         .describe_op(op) / .describe_state(state) / .explain(state, op)
 """
 import bisect
@@ -48,10 +47,6 @@ def _created_id_problem(call, persistent):
     elif not ks.VOLATILE_MIN <= key <= ks.VOLATILE_MAX:
         return f"volatile {call.op} returned key {key:#x} outside the volatile range"
     return None
-
-
-def _by_call(op):
-    return op.call
 
 
 def key_ops(call):
@@ -130,7 +125,8 @@ class Sources:
 
 
 class KeyStoreModel:
-    """The per-id PSA key-store model, in the protocol of ``linearizability.check``."""
+    """One key id's PSA key-store model, in the per-partition protocol of linearizability.py
+    (the streaming check splits the history by key id itself: checker/streaming.py)."""
 
     def init(self):
         return ks.ABSENT
@@ -150,42 +146,3 @@ class KeyStoreModel:
     def explain(self, state, op):
         why = ks.WHY.get(op.rule) or key_use.WHY[op.rule]
         return ks.describe_op(op) + " is impossible: " + why(state, op)
-
-    def partition(self, calls):
-        """[(key id, [KeyOp])], smallest partition first."""
-        parts, creates, killers, wildcards = {}, {}, {}, []
-        for call in calls:
-            for op in key_ops(call):
-                key = op.key
-                if key is None:
-                    wildcards.append(op)
-                    continue
-                ops = parts.get(key)
-                if ops is None:
-                    ops = parts[key] = []
-                ops.append(op)
-                if op.rule is ks.rule_create:
-                    creates.setdefault(key, []).append(op)
-                if op.ret is not None and (op.rule is ks.rule_create or op.rule is ks.rule_destroy):
-                    killers.setdefault(key, []).append((op.call, op.ret))
-        self._add_wildcards(parts, creates, wildcards)
-        sources = Sources(creates, killers)
-        for ops in parts.values():
-            ops.sort(key=_by_call)
-            for op in ops:
-                if op.rule is ks.rule_create:
-                    sources.descs(op)
-            ks.mark_read_only_exports(ops)
-        return sorted(parts.items(), key=lambda item: (len(item[1]), item[0]))
-
-    @staticmethod
-    def _add_wildcards(parts, creates, wildcards):
-        for key, ops in parts.items():
-            if not ks.VOLATILE_MIN <= key <= ks.VOLATILE_MAX:
-                continue
-            for wildcard in wildcards:
-                op = ks.KeyOp(wildcard.source, key, ks.rule_create, wildcard.role)
-                if wildcard.source.op != "copy":
-                    op.descs = frozenset((ks.plain_desc(wildcard.source, key),))
-                ops.append(op)
-                creates.setdefault(key, []).append(op)

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from scenarios.setup import apt as tools
+from scenarios.setup import apt
 from scenarios.setup.source import REPO, SetupError, file_hashes
 
 SANITIZERS = {"tsan": "thread", "plain": "none", "asan": "address"}
@@ -109,7 +109,7 @@ def ensure_tools(log=print):
                if shutil.which(tool) is None and not os.path.isfile(tool)]
     if "clang" in missing and shutil.which("gcc"):
         missing.remove("clang")
-    tools.require(missing, log)
+    apt.require(missing, log)
 
 
 def build_directory(variant, tree):
