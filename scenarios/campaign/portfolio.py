@@ -12,29 +12,40 @@ spreads the budget:
   none left at the least count overall passes its turn), so every scenario x engine pair runs
   once before any runs twice, and P runs cover all P pairs;
 - among equals, family i starts at engine i (mod its engines' count), so the first round
-  spreads the engines across families.
+  spreads the engines across families;
+- guided (the default; ``--unguided`` turns it off), the coverage of each run steers the rest
+  (scenarios/campaign/steering.py, docs/steering.md): after its first run, in its turn a family
+  runs, among its eligible pairs, the one of highest score (rare or still uncovered operation
+  pairs), with that scenario's mix steered towards its uncovered pairs. Eligible: run least
+  often overall while some pair has not run (so the first round is as above), then run fewer
+  than ``LEAD`` runs more than the least-run pair of the plan (no pair falls further behind).
 
 A scenario added to the catalogue joins its family (or its own) with no other edit.
 ``--scenarios`` and ``--sched`` narrow the plan; ``describe`` is what the report prints.
 
 Public API::
 
-    Plan(scenarios, engines=None, run_seconds=RUN_SECONDS)
-    Plan.next() -> (Scenario, engine)        # the next run's pair
-    Plan.done(scenario, engine)              # count a run of it
+    Plan(scenarios, engines=None, run_seconds=RUN_SECONDS, guided=True)
+    Plan.next() -> (Scenario, engine)        # the next run's pair (guided: its mix steered)
+    Plan.done(scenario, engine, cov=None)    # count a run of it and its coverage
     Plan.skip(scenario, engine, why)         # the driver refuses it: out of the plan
     Plan.variants() -> [variant names]       # every build the plan needs
     Plan.describe() -> dict                  # the allocation, as report JSON
 """
+import dataclasses
+
 from scenarios import catalog
+from scenarios.campaign import steering
 from scenarios.setup.source import SetupError
 
 RUN_SECONDS = 2.0           # length of one run of the default job (driver seconds)
 NIGHTLY_RUN_SECONDS = 3.0   # nightly: every pair of the catalogue within 600 s
+LEAD = 3                    # guided: how many runs a pair may run ahead of the least-run one
 
 
 class Plan:
-    def __init__(self, scenarios=catalog.SCENARIOS, engines=None, run_seconds=RUN_SECONDS):
+    def __init__(self, scenarios=catalog.SCENARIOS, engines=None, run_seconds=RUN_SECONDS,
+                 guided=True, targets=None):
         self.run_seconds = run_seconds
         self.families = []          # [(family name, [(scenario, its engines)])]
         for scenario in scenarios:
@@ -57,18 +68,38 @@ class Plan:
         if not self.families:
             raise SetupError(f"no scenario of {', '.join(s.name for s in scenarios)} can run "
                              f"under --sched {','.join(engines or ())}")
+        self.steering = None        # guided: the coverage so far (scenarios/campaign/steering.py)
+        if guided:
+            pairs = [(s, e) for _, members in self.families for s, engines in members
+                     for e in engines]
+            self.steering = steering.Steering(
+                pairs, steering.load_reachable() if targets is None else targets)
 
     def next(self):
-        """The scenario and engine of the next run (``done`` counts it)."""
+        """The scenario and engine of the next run (``done`` counts it). Invariant: the pair is
+        eligible (docstring at the top); no family runs twice in a row while another family has
+        an eligible pair."""
         fewest = min(self.counts.values())
+        lead = LEAD if self.steering and fewest > 0 else 1
         for step in range(len(self.families)):
             index = (self.turn + step) % len(self.families)
-            candidates = sorted(pair for pair, runs in self.counts.items()
-                                if pair[0] == index and runs == fewest)
+            candidates = [pair for pair, runs in self.counts.items()
+                          if pair[0] == index and runs < fewest + lead]
             if candidates:
-                _, _, name, engine = candidates[0]
-                return self._scenario(name), engine
+                _, _, name, engine = min(candidates, key=self._rank)
+                scenario = self._scenario(name)
+                if self.steering:
+                    scenario = dataclasses.replace(scenario, mix=self.steering.mix(scenario))
+                return scenario, engine
         raise AssertionError("a pair at the least count always exists")
+
+    def _rank(self, pair):
+        """Unguided, and a family's first run: catalogue order (its first scenario, the family's
+        representative). Guided: highest score, then least run, then that order."""
+        if not self.steering or not any(runs for other, runs in self.counts.items()
+                                        if other[0] == pair[0]):
+            return 0, 0, pair
+        return -self.steering.score(pair[2], pair[3]), self.counts[pair], pair
 
     def skip(self, scenario, engine, why):
         """Take a pair the driver refuses (on this tree, under this engine) out of the plan;
@@ -79,12 +110,15 @@ class Plan:
         self.skipped[f"{scenario.name}@{engine}"] = why
         return bool(self.counts)
 
-    def done(self, scenario, engine):
-        """Count a run of the pair; the next turn is the following family's."""
+    def done(self, scenario, engine, cov=None):
+        """Count a run of the pair and (guided) its coverage (scenarios/checker/coverage.py;
+        None: the run left no history); the next turn is the following family's."""
         for pair in self.counts:
             if pair[2:] == (scenario.name, engine):
                 self.counts[pair] += 1
                 self.turn = pair[0] + 1
+        if self.steering:
+            self.steering.observe(scenario.name, engine, cov)
 
     def _scenario(self, name):
         return next(s for _, members in self.families for s, _ in members if s.name == name)
@@ -109,9 +143,13 @@ class Plan:
         return table
 
     def describe(self):
-        return {"run_seconds": self.run_seconds, "pairs": self.pairs(),
-                "order": "families take turns; in its turn a family runs a pair run least "
-                         "often so far",
+        order = ("families take turns; in its turn a family runs a pair run least often so far"
+                 if not self.steering else
+                 f"families take turns; in its turn a family runs its eligible pair of highest "
+                 f"coverage score (every pair once first, then no pair more than {LEAD} runs "
+                 f"ahead of the least-run one), its mix steered to uncovered operation pairs")
+        return {"run_seconds": self.run_seconds, "pairs": self.pairs(), "order": order,
+                "guided": self.steering.describe() if self.steering else None,
                 "runs": self.runs(), "skipped": dict(self.skipped),
                 "families": [{"family": name,
                               "scenarios": [{"scenario": s.name, "engines": list(engines),

@@ -72,7 +72,8 @@ def cmd_stress(args):
 def _portfolio_session(args, command, seed_of, max_failures=None, shard=None):
     scenarios = [catalog.get(name) for name in args.scenarios.split(",")] \
         if args.scenarios else catalog.SCENARIOS
-    plan = portfolio.Plan(scenarios, portfolio.parse_engines(args.sched), args.run_seconds)
+    plan = portfolio.Plan(scenarios, portfolio.parse_engines(args.sched), args.run_seconds,
+                          guided=not args.unguided)
 
     def jobs(session):
         session.plan = plan
@@ -88,7 +89,7 @@ def _portfolio_session(args, command, seed_of, max_failures=None, shard=None):
                 return
             pinned = "--sched" in scenario.flags       # the scenario's own engine
             try:
-                session.run(Job(scenario, seed_of(k), seconds,
+                data = session.run(Job(scenario, seed_of(k), seconds,
                                 engine={} if pinned else {"sched": engine},
                                 build_variant=args.variant), refusable=True)
             except Refused as why:
@@ -96,7 +97,7 @@ def _portfolio_session(args, command, seed_of, max_failures=None, shard=None):
                     if not plan.skip(scenario, other, str(why)):
                         return
                 continue
-            plan.done(scenario, engine)
+            plan.done(scenario, engine, data.get("coverage"))
     return _session(args, command, jobs, args.budget, shard)
 
 

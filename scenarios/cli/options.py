@@ -140,6 +140,8 @@ def _add_portfolio_options(parser, budget, run_seconds):
     parser.add_argument("--run-seconds", type=positive_seconds, default=run_seconds,
                         help=f"length of one run (default {run_seconds:g})")
     parser.add_argument("--threads", type=THREADS, help="override the scenarios' threads")
+    parser.add_argument("--unguided", action="store_true", help="do not steer the portfolio by "
+                        "the coverage of its runs (docs/steering.md)")
 
 
 def add_run_options(parser):
