@@ -43,4 +43,20 @@ void AnnotateIgnoreWritesEnd(const char *file, int line);
 #define TSAN_HIDE_END() ((void) 0)
 #endif
 
+/* TSAN_UNTRACKED: a function of the harness's bookkeeping that TSan does not see at all, for
+ * functions run at every lock of the core's mutexes (harness/inside/handoffs.h): no access, no
+ * atomic, no entry or exit instrumented (clang's no_sanitize("thread") still instruments the
+ * last three). It must add no synchronisation TSan would need to see. */
+#if defined(__has_attribute)
+#if __has_attribute(disable_sanitizer_instrumentation)
+#define TSAN_UNTRACKED __attribute__((disable_sanitizer_instrumentation))
+#endif
+#endif
+#if !defined(TSAN_UNTRACKED) && (defined(__clang__) || defined(__GNUC__))
+#define TSAN_UNTRACKED __attribute__((no_sanitize_thread))
+#endif
+#if !defined(TSAN_UNTRACKED)
+#define TSAN_UNTRACKED
+#endif
+
 #endif /* PSA_STRESS_TSAN_HIDE_H */

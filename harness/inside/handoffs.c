@@ -15,12 +15,6 @@
 #define WAITERS 256        /* workers whose waiting is seen; later ones are never seen waiting */
 #define PAIR_SLOTS 8192    /* open-addressing tables of the counted pairs */
 #define SIDES_PER_OP (LOCK_SITES + 1)
-/* Not instrumented by TSan: see handoffs.h. */
-#if defined(__clang__) || defined(__GNUC__)
-#define UNTRACKED __attribute__((no_sanitize("thread")))
-#else
-#define UNTRACKED
-#endif
 
 static bool enabled;
 
@@ -34,10 +28,11 @@ static _Thread_local unsigned me;           /* the worker's number + 1; 0: none 
  * Written by the worker only, always outside the critical section (before it locks, after it
  * unlocks: while it holds the mutex its entry still says waiting, which only the holder itself
  * could read, and it skips its own); read by the holder. Plain volatile 64-bit accesses, which
- * the hardware makes whole, because TSan instruments every atomic access even here, at a cost
- * that would dominate the counting's (a reader may see an entry a moment late, or a releaser's
- * for the instant between its unlock and its clearing, which only shifts a transition between
- * alone and contended; under the serialised engines neither happens). */
+ * the hardware makes whole: a compiler without TSAN_UNTRACKED's attribute instruments atomic
+ * accesses even in untracked functions, at a cost that would dominate the counting's (a reader
+ * may see an entry a moment late, or a releaser's for the instant between its unlock and its
+ * clearing, which only shifts a transition between alone and contended; under the serialised
+ * engines neither happens). */
 static volatile uint64_t waiting[WAITERS];
 static volatile unsigned n_workers; /* one atomic step per thread, at its first call */
 
@@ -76,7 +71,7 @@ bool handoffs_enabled(void)
     return enabled;
 }
 
-UNTRACKED void handoffs_call_begin(unsigned op, uint32_t key, uint32_t id)
+TSAN_UNTRACKED void handoffs_call_begin(unsigned op, uint32_t key, uint32_t id)
 {
     current = op < HANDOFF_OPS ? (int) op : NO_CALL;
     call_ids[0] = key;
@@ -87,13 +82,13 @@ UNTRACKED void handoffs_call_begin(unsigned op, uint32_t key, uint32_t id)
     transitions_call_edge();
 }
 
-UNTRACKED void handoffs_call_end(void)
+TSAN_UNTRACKED void handoffs_call_end(void)
 {
     current = NO_CALL;
     transitions_call_edge();
 }
 
-UNTRACKED void handoffs_waiting(void)
+TSAN_UNTRACKED void handoffs_waiting(void)
 {
     if (current != NO_CALL && me - 1 < WAITERS) {
         waiting[me - 1] = (uint64_t) call_ids[0] << 32 | call_ids[1];
@@ -101,7 +96,8 @@ UNTRACKED void handoffs_waiting(void)
 }
 
 /* Adds `by` to `key` in `table`; false when the table is too full to take a new key. */
-UNTRACKED static bool add_pair(pair_count_t *table, unsigned *n, uint32_t key, uint64_t by)
+TSAN_UNTRACKED static bool add_pair(pair_count_t *table, unsigned *n, uint32_t key,
+                                    uint64_t by)
 {
     for (uint32_t h = (key * 2654435761u) % PAIR_SLOTS;; h = (h + 1) % PAIR_SLOTS) {
         if (table[h].key == key) {
@@ -138,7 +134,7 @@ static void fold_mine(void)
     TSAN_HIDE_END();
 }
 
-UNTRACKED static void count_pair(unsigned released, unsigned acquired)
+TSAN_UNTRACKED static void count_pair(unsigned released, unsigned acquired)
 {
     uint32_t key = ((uint32_t) released << 12 | acquired) + 1;
     if (!add_pair(mine, &n_mine, key, 1)) {
@@ -156,7 +152,7 @@ void handoffs_thread_exit(void)
 }
 
 /* Key-slot mutex held. */
-UNTRACKED void handoffs_acquired(const void *pc)
+TSAN_UNTRACKED void handoffs_acquired(const void *pc)
 {
     uint64_t held = 0;
     if (current != NO_CALL) {
@@ -174,7 +170,7 @@ UNTRACKED void handoffs_acquired(const void *pc)
 }
 
 /* Key-slot mutex held. */
-UNTRACKED void handoffs_releasing(void)
+TSAN_UNTRACKED void handoffs_releasing(void)
 {
     if (current != NO_CALL) {
         transitions_releasing();
@@ -182,14 +178,14 @@ UNTRACKED void handoffs_releasing(void)
 }
 
 /* Key-slot mutex released, or the lock failed. */
-UNTRACKED void handoffs_released(void)
+TSAN_UNTRACKED void handoffs_released(void)
 {
     if (me - 1 < WAITERS && waiting[me - 1] != 0) {
         waiting[me - 1] = 0;
     }
 }
 
-UNTRACKED unsigned handoffs_call_ids(uint32_t *ids)
+TSAN_UNTRACKED unsigned handoffs_call_ids(uint32_t *ids)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < 2; i++) {
@@ -200,7 +196,7 @@ UNTRACKED unsigned handoffs_call_ids(uint32_t *ids)
     return n;
 }
 
-UNTRACKED bool handoffs_waiter_on(const uint32_t *ids, unsigned n)
+TSAN_UNTRACKED bool handoffs_waiter_on(const uint32_t *ids, unsigned n)
 {
     unsigned count = n_workers;
     count = count < WAITERS ? count : WAITERS;
@@ -218,7 +214,7 @@ UNTRACKED bool handoffs_waiter_on(const uint32_t *ids, unsigned n)
     return false;
 }
 
-UNTRACKED static int counting_lock(mbedtls_threading_mutex_t *m)
+TSAN_UNTRACKED static int counting_lock(mbedtls_threading_mutex_t *m)
 {
     bool key_slot = m == &mbedtls_threading_key_slot_mutex;
     if (key_slot) {
@@ -233,7 +229,7 @@ UNTRACKED static int counting_lock(mbedtls_threading_mutex_t *m)
     return ret;
 }
 
-UNTRACKED static int counting_unlock(mbedtls_threading_mutex_t *m)
+TSAN_UNTRACKED static int counting_unlock(mbedtls_threading_mutex_t *m)
 {
     bool key_slot = m == &mbedtls_threading_key_slot_mutex;
     if (key_slot) {

@@ -11,12 +11,13 @@
  * and keep, per worker, whether it waits for the key-slot mutex and on which key ids.
  *
  * Cost: when the nemesis wraps mbedtls_mutex_lock/unlock, its wrappers call handoffs_waiting,
- * handoffs_acquired, handoffs_releasing and handoffs_released for the key-slot mutex; otherwise handoffs_install
- * puts in two wrappers that do only that. The lock sites and the last holder's side are read and
- * written only by the holder of that mutex, so they need no lock of their own; the counts are
- * per worker and join the totals when it exits (handoffs_thread_exit); a worker's waiting ids
- * are its own to write (a reader holding the mutex sees them late at worst). The functions are
- * not instrumented by TSan (they add no happens-before edge; the mutex orders them already).
+ * handoffs_acquired, handoffs_releasing and handoffs_released for the key-slot mutex; otherwise
+ * handoffs_install puts in two wrappers that do only that. The lock sites and the last holder's
+ * side are read and written only by the holder of that mutex, so they need no lock of their own;
+ * the counts are per worker and join the totals when it exits (handoffs_thread_exit); a worker's
+ * waiting ids are its own to write (a reader holding the mutex sees them late at worst). The
+ * functions are not instrumented by TSan at all (TSAN_UNTRACKED: they add no happens-before edge,
+ * the mutex orders them already, and they run at every lock).
  *
  * Off with the environment variable PSA_STRESS_COVERAGE=off (bench/bench_coverage.py measures
  * on against off): no counts, and the history's end says nothing of hand-offs or transitions. */

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "driver/tsan_hide.h"
+
 #define NAME_LEN 96
 
 /* Invariant: read and written only by the holder of the key-slot mutex (lock_sites.h). */
@@ -23,10 +25,7 @@ static unsigned n_sites;
 static char names[LOCK_SITES + 1][NAME_LEN];
 static bool resolved;
 
-#if defined(__clang__) || defined(__GNUC__)
-__attribute__((no_sanitize("thread"))) /* ordered by the key-slot mutex */
-#endif
-unsigned lock_sites_index(const void *pc)
+TSAN_UNTRACKED unsigned lock_sites_index(const void *pc) /* ordered by the key-slot mutex */
 {
     for (unsigned i = 0; i < n_sites; i++) {
         if (sites[i] == pc) {

@@ -9,12 +9,6 @@
 #include "inside/slot_walk.h"
 #include "driver/tsan_hide.h"
 
-/* Not instrumented by TSan: the key-slot mutex orders everything here (transitions.h). */
-#if defined(__clang__) || defined(__GNUC__)
-#define UNTRACKED __attribute__((no_sanitize("thread")))
-#else
-#define UNTRACKED
-#endif
 
 #define WATCHED 4 /* a call reserves or reads at most a source and a target slot, plus a victim */
 
@@ -36,14 +30,14 @@ static _Thread_local struct {
 static _Thread_local unsigned n_watched, next_replaced;
 
 /* Does the core require the thread making `t` to be a registered reader of the slot? */
-static bool actor_reads(transition_t t)
+TSAN_UNTRACKED static bool actor_reads(transition_t t)
 {
     return t == TRANSITION_DELETE || t == TRANSITION_LAST_READER || t == TRANSITION_EVICT ||
            t == TRANSITION_UNLOAD;
 }
 
 /* Key-slot mutex held; `slot` is not EMPTY when the actor reads it. */
-UNTRACKED static bool contended(const psa_key_slot_t *slot, transition_t t)
+TSAN_UNTRACKED static bool contended(const psa_key_slot_t *slot, transition_t t)
 {
     if (actor_reads(t) && slot->state != PSA_SLOT_EMPTY && slot_walk_readers(slot) > 1) {
         return true;
@@ -58,13 +52,13 @@ UNTRACKED static bool contended(const psa_key_slot_t *slot, transition_t t)
 }
 
 /* Key-slot mutex held. */
-UNTRACKED static void count(const psa_key_slot_t *slot, transition_t t)
+TSAN_UNTRACKED static void count(const psa_key_slot_t *slot, transition_t t)
 {
     counts[t][contended(slot, t)]++;
 }
 
 /* The transition psa_crypto.c made from `seen` to the slot's state, if it is one of its three. */
-static int unhooked(psa_key_slot_state_t seen, psa_key_slot_state_t now)
+TSAN_UNTRACKED static int unhooked(psa_key_slot_state_t seen, psa_key_slot_state_t now)
 {
     if (seen == PSA_SLOT_FILLING && now == PSA_SLOT_FULL) {
         return TRANSITION_FILL;
@@ -75,7 +69,7 @@ static int unhooked(psa_key_slot_state_t seen, psa_key_slot_state_t now)
     return seen == PSA_SLOT_FULL && now == PSA_SLOT_PENDING_DELETION ? TRANSITION_DELETE : -1;
 }
 
-UNTRACKED void transitions_catch_up(void)
+TSAN_UNTRACKED void transitions_catch_up(void)
 {
     if (!in_cs) {
         return;
@@ -93,7 +87,7 @@ UNTRACKED void transitions_catch_up(void)
     }
 }
 
-UNTRACKED void transitions_count(const psa_key_slot_t *slot, transition_t t)
+TSAN_UNTRACKED void transitions_count(const psa_key_slot_t *slot, transition_t t)
 {
     if (in_cs) {
         transitions_catch_up();
@@ -101,7 +95,7 @@ UNTRACKED void transitions_count(const psa_key_slot_t *slot, transition_t t)
     }
 }
 
-UNTRACKED void transitions_watch(const psa_key_slot_t *slot)
+TSAN_UNTRACKED void transitions_watch(const psa_key_slot_t *slot)
 {
     if (!in_cs) {
         return;
@@ -123,7 +117,7 @@ UNTRACKED void transitions_watch(const psa_key_slot_t *slot)
 }
 
 /* Key-slot mutex just taken: what others did to the watched slots is theirs, not counted. */
-UNTRACKED void transitions_acquired(void)
+TSAN_UNTRACKED void transitions_acquired(void)
 {
     in_cs = true;
     for (unsigned i = 0; i < n_watched; i++) {
@@ -131,13 +125,13 @@ UNTRACKED void transitions_acquired(void)
     }
 }
 
-UNTRACKED void transitions_releasing(void)
+TSAN_UNTRACKED void transitions_releasing(void)
 {
     transitions_catch_up();
     in_cs = false;
 }
 
-UNTRACKED void transitions_call_edge(void)
+TSAN_UNTRACKED void transitions_call_edge(void)
 {
     n_watched = 0;
     next_replaced = 0;
