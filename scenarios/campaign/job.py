@@ -15,7 +15,6 @@ from scenarios.campaign.runner import run_scenario
 
 # driver flags owned by the nemesis, passed verbatim (replay: a schedule file, the shrinker's)
 PASS_THROUGH = ("sched", "lock-wait", "faults", "pct-depth", "replay")
-TEST_ONLY = ("--canary",)               # flags that need the test driver
 
 
 @dataclass

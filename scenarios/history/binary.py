@@ -67,9 +67,6 @@ class Layout:
                                    "field")
         self.index, self.struct = {}, None
 
-    def has(self, name):
-        return name in self.fields
-
     def is_a(self, name, kind):
         """Whether the layout has field ``name`` of ``kind``: "bytes" or "int"."""
         actual = self.fields.get(name, (0, 0, None))[2]
