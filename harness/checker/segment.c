@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define WINDOW 64             /* ops that may be linearized ahead of the first pending one */
-#define MEMO_BITS 20          /* configurations remembered: 1 << MEMO_BITS */
+#define MEMO_BITS 17          /* configurations remembered: 1 << MEMO_BITS */
 #define MEMO_PROBES 4
 #define MAX_STRAGGLERS 16     /* ops left behind the window, not linearized yet */
 #define MAX_INTERNED (1u << 16)     /* distinct states met inside one segment */
