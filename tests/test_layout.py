@@ -4,7 +4,8 @@
   ``__init__`` counts as a module, and importing ``a.b.c`` runs ``a.b``'s too);
 - no module of scenarios/ uses another module's private names (``from x import _y``, ``x._y``);
 - every exported symbol of the driver (harness/) begins with its module's prefix;
-- every C file under harness/ is in exactly one explicit source list of CMakeLists.txt.
+- every C file under harness/ is in exactly one explicit source list of CMakeLists.txt;
+- every folder of scenarios/ and harness/ is named in docs/architecture.md's picture.
 
 Each rule's finder is first shown to fire on a small bad input."""
 import ast
@@ -278,3 +279,35 @@ def test_every_harness_c_file_is_in_one_cmake_source_list():
                      for d, _dirs, names in os.walk(os.path.join(REPO, "harness"))
                      for n in names if n.endswith(".c"))
     assert sorted(listed) == on_disk
+
+
+# ---- the picture: every folder of scenarios/ and harness/ is named in docs/architecture.md ------
+
+def folders(root):
+    """scenarios/<x>/ and harness/<x>/ folders holding tracked-looking source files."""
+    found = set()
+    for top in ("scenarios", "harness"):
+        for name in sorted(os.listdir(os.path.join(root, top))):
+            path = os.path.join(root, top, name)
+            if os.path.isdir(path) and not name.startswith((".", "__")) and any(
+                    f.endswith((".py", ".c", ".h")) for f in os.listdir(path)):
+                found.add(f"{top}/{name}/")
+    return found
+
+
+def unnamed(text, wanted):
+    """The folders of ``wanted`` the architecture picture (the first fenced block) never names."""
+    picture = text.split("```")[1]
+    return sorted(folder for folder in wanted if folder not in picture)
+
+
+def test_the_picture_reader_sees_a_missing_folder():
+    text = "intro\n```\n scenarios/cli/ -> harness/driver/\n```\nscenarios/model/ below\n"
+    assert unnamed(text, {"scenarios/cli/", "harness/driver/", "scenarios/model/"}) == \
+        ["scenarios/model/"]
+
+
+def test_every_folder_is_in_the_architecture_picture():
+    with open(os.path.join(REPO, "docs", "architecture.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert unnamed(text, folders(REPO)) == []
