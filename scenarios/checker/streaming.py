@@ -387,8 +387,8 @@ class StreamCheck:
             if rule is _CREATE:
                 if op.descs is None:
                     self.sources.descs(op)
-            elif psa.binds(rule):
-                op.readonly = not entry.ambiguous()
+            elif not op.readonly and psa.binds(rule):    # a binder is mutating: read-only
+                op.readonly = not entry.ambiguous()         # ops skip the test
             entry.steps += 1
             ends = rule(states[0], op)
             if len(ends) > 1:
