@@ -46,9 +46,13 @@ def test_hand_offs_are_named_by_the_core_function_that_took_the_mutex(tmp_path):
     handoffs = _end(tmp_path, "volatile-churn")["handoffs"]
     sides = set(handoffs) | {side for row in handoffs.values() for side in row}
     assert sides <= set(coverage.universe_sides()), sides - set(coverage.universe_sides())
-    # the create's three critical sections keep their names, however the compiler inlined them
+    # the create's critical sections keep their names, however the compiler inlined them: in the
+    # TSan build the debug information places generate's psa_finish_key_creation lock call in
+    # psa_generate_key_custom (known-bad name, outside the universe); its source line does not
     assert {"import@psa_start_key_creation", "import@psa_finish_key_creation",
-            "destroy@psa_destroy_key", "export@psa_get_and_lock_key_slot"} <= sides
+            "generate@psa_finish_key_creation", "destroy@psa_destroy_key",
+            "export@psa_get_and_lock_key_slot"} <= sides
+    assert "generate@psa_generate_key_custom" not in coverage.universe_sides()
     assert 0 < sum(n for row in handoffs.values() for n in row.values()) <= 3 * 4000
     # one worker never hands the mutex to another: not under pct, not under the OS scheduler
     assert _end(tmp_path, "volatile-churn", threads=1)["handoffs"] == {}
