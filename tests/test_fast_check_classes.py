@@ -212,7 +212,7 @@ def test_many_violations_of_one_root_cause_cost_one_python_check(core, tmp_path,
         [(v.kind, v.key, v.cause) for v in python.violations]
     assert result.violations[0].window == python.violations[0].window
     assert all(not v.window and "same root cause as key 0x40000001" in v.message
-               for v in result.violations[1:])
+               for v in result.violations[1:])       # the explained one first
     assert "root cause 1/1" in check.format_text(result)
 
 
@@ -255,6 +255,7 @@ def test_a_real_violating_history_gets_python_s_verdict_and_keys(core, tmp_path)
     assert {(v.kind, v.key) for v in result.violations} == \
         {(v.kind, v.key) for v in python.violations}
     assert {v.cause for v in result.violations} <= {v.cause for v in python.violations}
+    assert result.violations[0].window            # the report's headline is an explained one
 
 
 def test_a_copy_checked_apart_is_counted_by_the_core_as_by_python(core, tmp_path):

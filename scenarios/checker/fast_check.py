@@ -356,10 +356,11 @@ def explained(path, recheck, violation):
         if confirmed[signature] is None:
             return None
         result = result or checked
+    explained_first = sorted(found, key=lambda v: (v is not firsts[v.signature],
+                                                   v.kind != "linearizability", v.key))
     result.violations = [confirmed[v.signature] if v is firsts[v.signature]
                          else _counted(v, confirmed[v.signature], firsts[v.signature], violation)
-                         for v in sorted(found, key=lambda v: (v.kind != "linearizability",
-                                                               v.key))]
+                         for v in explained_first]   # the report's headline is the first
     result.path, result.calls, result.complete, result.verdict = path, answer.calls, True, \
         "violation"
     result.partitions_ok = answer.keys - len(violated)
