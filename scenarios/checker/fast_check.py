@@ -423,4 +423,5 @@ def _counted(found, explanation, first, violation):
     culprit = f"{found.op} -> {found.status}: " if found.op else ""
     return violation(found.kind, found.key, (
         f"{culprit}found by the C core up to stamp {found.until}, same root cause as key "
-        f"{first.key:#x} (explained there)"), [], cause=explanation.cause)
+        f"{first.key:#x} (explained there)"), [],
+        state=f"not explained here (see key {first.key:#x})", cause=explanation.cause)
