@@ -27,8 +27,8 @@ class Scenario:
     # not fail the suite. Empty: every failure counts.
     known_issue: str = ""
     known_oracles: tuple = ()
-    # The scenarios of one family attack one part of the core (scenarios/campaign/portfolio.py gives every
-    # family a run before any family gets a second); "": a family of its own.
+    # The scenarios of one family attack one part of the core (scenarios/campaign/portfolio.py
+    # gives every family a run before any family gets a second); "": a family of its own.
     family: str = ""
 
     @property

@@ -11,9 +11,9 @@ report directory (the failure's job, as ``run.py repro`` reruns it), or a scenar
 3. choose N, the runs per commit (``replays_needed``): with 95 % confidence the rate is at least
    its Clopper-Pearson lower bound p, and N is the least n with (1 - p)^n <= ``--miss``;
 4. on the good commit, run N times: the signature there -> bad input (good is not good);
-5. ``git bisect run`` this module as the step command (``python3 -m scenarios.campaign.bisect STATE``):
-   it builds the checked-out commit and runs the job up to N times, stopping at the first run
-   with the signature: exit 1 (bad), else 0 (good); a commit that is no 3.6.x tree, does not
+5. ``git bisect run`` this module as the step command (``python3 -m scenarios.campaign.bisect
+   STATE``): it builds the checked-out commit and runs the job up to N times, stopping at the first
+   run with the signature: exit 1 (bad), else 0 (good); a commit that is no 3.6.x tree, does not
    build, or lacks an operation the scenario calls is skipped (125); a harness error aborts the
    bisection (255);
 6. the first bad commit, its subject, N and the rate on stdout (``--json``: as JSON), and a

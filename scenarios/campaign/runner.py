@@ -20,8 +20,8 @@ from scenarios.campaign import sanitizers
 from scenarios.history.schema import HistoryError
 
 HANG_GRACE_SECONDS = 120     # TSan start-up/tear-down plus history writing
-INVARIANT_EXIT_CODE = 4      # the driver: an inside invariant was violated (harness/inside/inspect.h)
-HISTORY_WRITE_EXIT_CODE = 8  # the driver: no disk space for the history (harness/history/history_binary.h)
+INVARIANT_EXIT_CODE = 4      # an inside invariant was violated (harness/inside/inspect.h)
+HISTORY_WRITE_EXIT_CODE = 8  # no disk space for the history (harness/history/history_binary.h)
 # A run's history: the binary form (docs/history-format.md), crash-safe and read by the checker's
 # C fast path; `run.py convert` turns it into JSON Lines.
 HISTORY = "history"
@@ -55,7 +55,7 @@ class RunResult:
     failures: list = field(default_factory=list)
     params: dict = None          # the job that made this run (scenarios/campaign/job.py), for repro
     cut: bool = False            # stopped by the session's budget before it ended: not judged
-    coverage: dict = None        # operation pairs and hand-offs explored (scenarios/checker/coverage.py)
+    coverage: dict = None        # operation pairs and hand-offs explored (checker/coverage.py)
 
     @property
     def clean(self):

@@ -1,5 +1,5 @@
-"""The schedule file of the serialised engines (format: harness/nemesis/schedule.h) as the shrinker uses
-it: its steps, its preemptions, and an edited copy with some preemptions taken out.
+"""The schedule file of the serialised engines (format: harness/nemesis/schedule.h) as the shrinker
+uses it: its steps, its preemptions, and an edited copy with some preemptions taken out.
 
 A preemption is a scheduling point where the thread that reached it could have gone on running
 (an op boundary, a lock, an unlock, a step with no mutex: kinds O X L U C) and another thread

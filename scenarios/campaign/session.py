@@ -58,7 +58,7 @@ class Session:
         self.started = time.monotonic()
         self.deadline = None          # set when the builds end (prepare)
         self.build_seconds = 0.0
-        self.plan = None              # the portfolio (scenarios/campaign/portfolio.py), when there is one
+        self.plan = None              # the portfolio (campaign/portfolio.py), when there is one
         label = f"shard{shard['index']}of{shard['count']}" if shard else command
         self.directory = report.new_report_dir(reports_root, label)
         self.runs = []

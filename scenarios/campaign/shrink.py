@@ -1,20 +1,19 @@
 """Shrinking: the smallest job that still fails with the same signature, within a time budget.
 
 Greedy, in the manner of delta debugging over the job's parameters rather than its input: the
-failing run is first replayed as an exact call count (the calls it made), then each reducer in
-turn proposes a smaller job -- fewer calls, fewer threads, a smaller volatile id pool, fewer
-persistent ids -- and the proposal is kept when one of ``attempts`` runs fails with the *same*
-signature (scenarios/campaign/signatures.py). Races are not deterministic, so a proposal that does not
-fail within its attempts (one on a serialised engine, whose runs are) is dropped, not proven
-correct. It stops when no reducer makes progress
-or the budget is spent; the last kept job is the minimal case.
+failing run is first replayed as an exact call count (the calls it made), then each reducer in turn
+proposes a smaller job -- fewer calls, fewer threads, a smaller volatile id pool, fewer persistent
+ids -- and the proposal is kept when one of ``attempts`` runs fails with the *same* signature
+(scenarios/campaign/signatures.py). Races are not deterministic, so a proposal that does not fail
+within its attempts (one on a serialised engine, whose runs are) is dropped, not proven correct. It
+stops when no reducer makes progress or the budget is spent; the last kept job is the minimal case.
 
 On a serialised engine (pct, random) every run records its schedule, the PCT depth is one more
 reducer, and then the preemptions of the minimal case's schedule are taken out, in halves then
-smaller chunks (ddmin's complement step): an edited schedule (scenarios/campaign/schedule.py) is replayed
-and kept when the run still fails the same way; the schedule it really took becomes the current
-one. The minimal job finally replays that recorded schedule exactly (``--replay``), checked once,
-so its repro command runs the minimal interleaving.
+smaller chunks (ddmin's complement step): an edited schedule (scenarios/campaign/schedule.py) is
+replayed and kept when the run still fails the same way; the schedule it really took becomes the
+current one. The minimal job finally replays that recorded schedule exactly (``--replay``), checked
+once, so its repro command runs the minimal interleaving.
 """
 import os
 import shutil

@@ -121,10 +121,11 @@ def sanitizer_signature(kind, text):
 
 
 def violation_signature(violation):
-    """The checker's root cause (operation, status and the rule it breaks: scenarios/checker/check.py),
-    so that one bug keeps one id across runs; for a verdict without one (an older report), the
-    violation kind plus the blamed call's operation and status. The checker's message starts
-    with the blamed call's text; when no window call matches, the window's operations."""
+    """The checker's root cause (operation, status and the rule it breaks:
+    scenarios/checker/check.py), so that one bug keeps one id across runs; for a verdict without
+    one (an older report), the violation kind plus the blamed call's operation and status. The
+    checker's message starts with the blamed call's text; when no window call matches, the window's
+    operations."""
     if violation.get("cause"):
         return f"violation {violation['cause']}"
     window = violation.get("window") or []

@@ -1,11 +1,11 @@
 """The stress subcommands -- run, stress, nightly: which jobs each runs, and when it stops.
 
 All three are sessions (scenarios/campaign/session.py): find the tree, build, run jobs with a live
-progress line, shrink new failures, write reports/<run>/, print the one-screen summary (or the
-JSON with --json), exit 0 clean / 1 new failures. ``run`` and ``nightly`` are the default job:
-the portfolio of scenarios/campaign/portfolio.py under a wall-clock budget that starts when the builds
-end. Any ending leaves a report: SIGINT and SIGTERM stop the driver, write the report of the
-work done so far (marked interrupted) and exit 130 / 143.
+progress line, shrink new failures, write reports/<run>/, print the one-screen summary (or the JSON
+with --json), exit 0 clean / 1 new failures. ``run`` and ``nightly`` are the default job: the
+portfolio of scenarios/campaign/portfolio.py under a wall-clock budget that starts when the builds
+end. Any ending leaves a report: SIGINT and SIGTERM stop the driver, write the report of the work
+done so far (marked interrupted) and exit 130 / 143.
 """
 import dataclasses
 import json

@@ -33,7 +33,7 @@ OPS = {
     "random": ((), (), (), ()), "reseed": ((), (), (), ()), "deplete": ((), (), (), ()),
     "init": ((), (), (), ()),      # psa_crypto_init, raced by the workers (--init-race)
 }
-# widest integer each field has in the driver's record (harness/history/record.h); others are 32 bits
+# widest integer each field has in the driver's record (harness/history/record.h); others: 32 bits
 U16_MAX = {"type": 0xFFFF, "bits": 0xFFFF}     # the 16-bit fields; the others are 32-bit
 U32_MAX = 0xFFFFFFFF
 HKDF_MAX_BITS = 255 * 256    # HKDF-SHA-256 outputs at most 255 blocks of 32 bytes
