@@ -258,3 +258,19 @@ def test_run_py_coverage_says_what_the_later_report_added(tmp_path, capsys):
     assert "new against the reports before it: 0 operation pairs" in capsys.readouterr().out
     assert cli.main(["coverage", str(tmp_path / "nothing")]) == 2
     assert "not a psa-stress report" in capsys.readouterr().err
+
+
+def test_runs_keep_cell_counts_and_merged_reports_add_their_sections(tmp_path):
+    from scenarios.report import summary
+    first, data = _report(tmp_path, "a", [CALLS, CALLS[:4]], END)
+    second, other = _report(tmp_path, "b", [CALLS])
+    loaded = summary.load(first)
+    assert [run["coverage"]["pairs"] for run in loaded["runs"]] == [6, 3]
+    assert set(loaded["runs"][0]["coverage"]) == set(coverage.METRICS)
+    merged = summary.merge([loaded, summary.load(second)])
+    section = merged["coverage"]
+    assert section["runs"] == 3 and section["calls"] == data["coverage"]["calls"] + 8
+    assert section["pairs"]["export:SUCCESS"]["get_attributes:SUCCESS"] == 3
+    assert section["summary"]["pairs"]["covered"] == 6
+    assert [run["coverage"] for run in merged["runs"]] == [
+        run["coverage"] for run in loaded["runs"] + summary.load(second)["runs"]]

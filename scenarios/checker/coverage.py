@@ -345,15 +345,33 @@ def section(runs):
     """The report's top-level ``coverage`` (docs/report-format.md): the runs' coverage merged,
     the universe and the summary, whose lists of cells are cut at ``LISTED`` (the report's
     coverage-cells.json has them whole); None when no run recorded any."""
-    merged = merge_all(run.get("coverage") for run in runs)
+    found = [run["coverage"] for run in runs if run.get("coverage") is not None]
+    return _section(merge_all(found), len(found))
+
+
+def merged_sections(sections):
+    """The top-level ``coverage`` of reports merged (run.py merge): their sections' counts
+    added, their runs summed; None when none has any."""
+    found = [item for item in sections if item]
+    return _section(merge_all(found), sum(item.get("runs", 0) for item in found))
+
+
+def _section(merged, runs):
     if merged is None:
         return None
-    return {**merged, "runs": sum(run.get("coverage") is not None for run in runs),
+    return {**merged, "runs": runs,
             "universe": {"outcomes": list(universe_outcomes()),
                          "operations": list(catalogue_ops()),
                          "sides": list(universe_sides()),
                          "transitions": list(TRANSITIONS), "contention": list(CONTENTION)},
             "summary": summary(merged, LISTED)}
+
+
+def cell_counts(cov):
+    """A run's coverage as summary.json keeps it: the number of cells it covered per metric
+    (the tables themselves are merged into the report's section)."""
+    return None if cov is None else {
+        m: sum(1 for row in cov.get(m, {}).values() for n in row.values() if n) for m in METRICS}
 
 
 def cells(section_data):
@@ -380,7 +398,7 @@ def headline(section_data):
 
 def of_report(data, name):
     """A loaded report's coverage (its ``coverage``, else merged from its runs)."""
-    found = data.get("coverage") or section(data["runs"])
+    found = data.get("coverage")
     if not found:
         raise SetupError(f"{name}: the report records no coverage")
     return found

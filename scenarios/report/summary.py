@@ -36,10 +36,12 @@ def run_json(result, shard=None):
     return data
 
 
-def build(meta, runs, shrinks=None, known=frozenset()):
+def build(meta, runs, shrinks=None, known=frozenset(), covered=None):
     """The report: ``meta`` (command, mbedtls, variant, budget_seconds, elapsed_seconds, shards)
-    plus the runs, their distinct failures (with the shrunk case when there is one) and the
-    per-scenario throughput."""
+    plus the runs, their distinct failures (with the shrunk case when there is one), the
+    per-scenario throughput and the coverage: merged from the runs' own (``covered``: already
+    merged, for reports whose runs keep only their cell counts). Each run keeps its number of
+    covered cells per metric, not its tables."""
     shrinks = shrinks or {}
     failures = []
     for entry in deduplicate(runs, known):
@@ -54,8 +56,16 @@ def build(meta, runs, shrinks=None, known=frozenset()):
                        "distinct_failures": len(failures), "new": len(new),
                        "known": len(failures) - len(new),
                        "calls": sum(r["ops"] for r in runs)},
-            "throughput": throughput(runs), "coverage": coverage.section(runs), "runs": runs,
+            "throughput": throughput(runs),
+            "coverage": coverage.section(runs) if covered is None else covered,
+            "runs": [_compact(run) for run in runs],
             "failures": failures}
+
+
+def _compact(run):
+    if not isinstance(run.get("coverage"), dict) or "calls" not in run["coverage"]:
+        return run
+    return {**run, "coverage": coverage.cell_counts(run["coverage"])}
 
 
 def repro_params(runs, failure):
@@ -123,7 +133,8 @@ def _merge(reports):
             "shards": sorted({json.dumps(s) for r in reports for s in r["shards"]})}
     meta["shards"] = [json.loads(s) for s in meta["shards"]]
     runs = [run for report in reports for run in report["runs"]]
-    return build(meta, runs, shrinks, frozenset(known))
+    covered = coverage.merged_sections(report.get("coverage") for report in reports)
+    return build(meta, runs, shrinks, frozenset(known), covered)
 
 
 def load(directory):
