@@ -7,7 +7,7 @@ import pytest
 from scenarios.checker import check
 from scenarios.model import key_store as model
 from scenarios.model import key_use as model_use
-from scenarios.history import reader as history_format
+from scenarios.history import reader as history_reader
 from scenarios.checker.check import check_history
 from scenarios.history.reader import parse
 from scenarios.model import operations
@@ -299,7 +299,7 @@ def test_cov_every_violation_history_is_listed():
 def test_every_driver_operation_has_a_model_row():
     """history.OPS (what the reader accepts) and the model's legitimate statuses agree."""
     legitimate = set(model.LEGITIMATE) | set(model_use.LEGITIMATE)
-    assert set(history_format.OPS) == legitimate
+    assert set(history_reader.OPS) == legitimate
 
 
 def test_usage_flags_are_extended_like_psa_set_key_usage_flags():

@@ -10,7 +10,7 @@ from scenarios import catalog
 from scenarios.checker import check
 from scenarios.checker import fast_check
 from scenarios.checker import final_state
-from scenarios.model import key_store as psa
+from scenarios.model import key_store
 from scenarios.campaign.job import Job
 from tests.stress_env import stock_build
 
@@ -31,7 +31,7 @@ def test_a_rule_changed_in_the_model_changes_every_checker_path(history, monkeyp
         pytest.skip("the checker's C fast path could not be built here")
     assert fast_check.fast_ok(history) is not None
     assert check.check_file(history).verdict == "ok"
-    monkeypatch.setitem(psa.SIMPLE_RULES["export"], "SUCCESS", psa.rule_absent)
+    monkeypatch.setitem(key_store.SIMPLE_RULES["export"], "SUCCESS", key_store.rule_absent)
     assert fast_check.fast_ok(history) is None, "the C core kept its own copy of the rule"
     assert check.check_file(history, final=False).verdict == "violation"
 
@@ -39,7 +39,7 @@ def test_a_rule_changed_in_the_model_changes_every_checker_path(history, monkeyp
 def test_final_state_asks_the_model_which_calls_remove(monkeypatch):
     final_state.roles.cache_clear()
     assert final_state.roles("export", "SUCCESS", False) == ()
-    monkeypatch.setitem(psa.SIMPLE_RULES["export"], "SUCCESS", psa.rule_destroy)
+    monkeypatch.setitem(key_store.SIMPLE_RULES["export"], "SUCCESS", key_store.rule_destroy)
     final_state.roles.cache_clear()
     try:
         assert ("remove-certain", "key") in final_state.roles("export", "SUCCESS", False)
