@@ -57,7 +57,7 @@ def key_ops(call):
 
 
 class Sources:
-    """Static candidate source instances of each copy (see the module docstring)."""
+    """Static candidate source instances of each copy (key_store.py's docstring says which)."""
 
     def __init__(self, creates, killers, links=None):
         self.links, self.creates = links, {}     # links: materials.MaterialLinks, or None
