@@ -25,6 +25,8 @@ from scenarios.checker import check
 from scenarios.checker import fast_check
 from scenarios.history.reader import load
 from scenarios.history.binary import THREAD_MAGIC
+from scenarios.model import crypto_ref
+from scenarios.model import key_store
 from tests.stress_env import stock_build
 from tests.test_check import bench
 
@@ -41,7 +43,8 @@ SCENARIOS = {   # the catalogue's workloads (scenarios/catalog.py), and one with
 }   # no close: closing a volatile key in use is a known issue of 3.6.6 (docs/known-issues.md)
 OPS = ["import", "generate", "derive", "copy", "destroy", "export", "get_attributes", "close",
        "derive_from", "export_public"]
-INFO = "7073612d737472657373"   # derive_from's info (a header constant)
+INFO = "7073612d737472657373"   # derive's and derive_from's info (a header constant)
+SECRET = "7073612d7374726573732d736563726574000102030405060708090a0b0c0d0e"   # derive's secret
 STATUSES = {"SUCCESS": 0, "NOT_PERMITTED": -133, "INVALID_ARGUMENT": -135, "INVALID_HANDLE": -136,
             "ALREADY_EXISTS": -139, "INSUFFICIENT_MEMORY": -141, "STORAGE_FAILURE": -146,
             "CORRUPTION_DETECTED": -151}
@@ -102,7 +105,8 @@ def write_binary(directory, records, threads, complete=True, faults=None):
     binary = {"record_size": SIZE, "header_page": PAGE, "ops": OPS,
               "fields": [{"name": n, "offset": o, "size": s, "type": t} for n, o, s, t in FIELDS],
               "statuses": {str(code): name for name, code in STATUSES.items()},
-              "constants": {"derive_from_info": INFO}}
+              "constants": {"derive_from_info": INFO, "derive_info": INFO,
+                            "derive_secret": SECRET}}
     header = {"format": "psa-stress-history", "version": 1, "threads": threads,
               "key_store": {"kind": "dynamic", "slot_count": 32}, "binary": binary}
     if faults:
@@ -337,6 +341,22 @@ def test_hkdf_of_the_core_is_python_s(core):
     assert lib.hkdf_sha256(b"", 0, b"", 0, b"", 0, ctypes.create_string_buffer(1), too_long) == 0
 
 
+def test_derived_p256_pair_of_the_core_is_python_s(core):
+    lib = fast_check.library()
+    lib.p256_derived_private_key.argtypes = [ctypes.c_char_p, ctypes.c_size_t] * 3 + [
+        ctypes.c_char_p]
+    rng = random.Random(11)
+    for _ in range(40):
+        salt, secret, info = (rng.randbytes(rng.choice((0, 16, 32, 65))) for _ in range(3))
+        want = crypto_ref.derived_private_key(
+            lambda length: key_store.hkdf_sha256(salt, secret, info, length),
+            key_store.HKDF_SHA256_CAPACITY)
+        out = ctypes.create_string_buffer(32)
+        assert lib.p256_derived_private_key(salt, len(salt), secret, len(secret), info,
+                                            len(info), out) == 1
+        assert out.raw == want, (salt, secret, info)
+
+
 def weakened_as_python(answer, python):
     """The core counts the keys Python counts as checked by an approximation, for the same
     first reasons."""
@@ -501,9 +521,9 @@ def _corpus():
             continue
         with open(os.path.join(histories, name), encoding="utf-8") as stream:
             records = [json.loads(line) for line in stream][1:-1]
-        if all(r["op"] in OPS and r["op"] != "derive" and r["ret"] is not None
-               and r["status"] in STATUSES and r["args"].get("info", INFO) == INFO
-               for r in records):
+        if all(r["op"] in OPS and r["args"].get("secret", SECRET) == SECRET
+               and r["ret"] is not None and r["status"] in STATUSES
+               and r["args"].get("info", INFO) == INFO for r in records):
             found.append((name[:-6], records))
     return found
 

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from scenarios.checker import check
+from scenarios.model import crypto_ref
 from scenarios.model import key_store as model
 from scenarios.model import key_use as model_use
 from scenarios.history import reader as history_reader
@@ -211,6 +212,19 @@ def test_derived_material_is_hkdf_sha256():
     assert verdict(created, (0, 3, 4, on("export", K1), "SUCCESS", {"material": good})) == "ok"
     assert verdict(created, (0, 3, 4, on("export", K1), "SUCCESS", {"material": A})) == \
         "violation"
+
+
+def test_a_derived_p256_private_key_is_drawn_again_above_the_order():
+    """psa_generate_derived_ecc_key_weierstrass_helper: k > n - 2 is drawn again; key = k + 1."""
+    n = crypto_ref.N
+    def stream(*draws):
+        data = b"".join(k.to_bytes(32, "big") for k in draws)
+        return lambda length: data[:length]
+    assert crypto_ref.derived_private_key(stream(n - 2), 32) == (n - 1).to_bytes(32, "big")
+    assert crypto_ref.derived_private_key(stream(0), 32) == (1).to_bytes(32, "big")
+    again = crypto_ref.derived_private_key(stream(n - 1, 2 ** 256 - 1, 5), 96)
+    assert again == (6).to_bytes(32, "big")
+    assert crypto_ref.derived_private_key(stream(n - 1, n), 64) is None   # the stream ran out
 
 
 def test_pending_volatile_create_may_have_made_any_volatile_key():

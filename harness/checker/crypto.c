@@ -193,6 +193,33 @@ int p256_public(const uint8_t scalar[32], uint8_t out[P256_PUBLIC_LEN])
     return ok < 0 ? failed(-1) : ok;
 }
 
+/* psa_generate_derived_ecc_key_weierstrass_helper (library/psa_crypto.c): k is the stream's
+ * next ceil(m/8) bytes, big-endian (P-256's order n has m = 256 bits: no bit to clear), drawn
+ * again while k > n - 2; the key is k + 1, i.e. the first k + 1 below n. */
+int p256_derived_private_key(const uint8_t *salt, size_t saltlen, const uint8_t *secret,
+                             size_t secretlen, const uint8_t *info, size_t infolen,
+                             uint8_t out[P256_SCALAR_LEN])
+{
+    crypto_t *c = ctx();
+    if (c == NULL)
+        return -1;
+    uint8_t stream[HKDF_MAX_LEN];
+    int found = 0;
+    BN_CTX_start(c->bn);
+    BIGNUM *k = BN_CTX_get(c->bn);
+    for (size_t end = P256_SCALAR_LEN; found == 0 && end <= HKDF_MAX_LEN;
+         end += P256_SCALAR_LEN) {
+        if (k == NULL || !hkdf_sha256(salt, saltlen, secret, secretlen, info, infolen, stream, end)
+            || !BN_bin2bn(stream + end - P256_SCALAR_LEN, P256_SCALAR_LEN, k)
+            || !BN_add_word(k, 1))
+            found = -1;
+        else if (BN_cmp(k, c->n) < 0)
+            found = BN_bn2binpad(k, out, P256_SCALAR_LEN) == P256_SCALAR_LEN ? 1 : -1;
+    }
+    BN_CTX_end(c->bn);
+    return found < 0 ? failed(-1) : found;
+}
+
 /* u1 * G + u2 * Q: its x coordinate mod n equals r (p256.verify's last step)? */
 static int x_is_r(crypto_t *c, const BIGNUM *u1, const EC_POINT *q, const BIGNUM *u2,
                   const BIGNUM *r)

@@ -11,6 +11,7 @@
 
 #define SHA256_LEN 32
 #define HKDF_MAX_LEN (255 * SHA256_LEN)
+#define P256_SCALAR_LEN 32
 #define P256_PUBLIC_LEN 65    /* 04 || x || y */
 #define P256_SIG_LEN 64       /* r || s */
 #define P256_MAX_RECOVERED 4
@@ -39,6 +40,12 @@ int gcm_open(const uint8_t key[16], const uint8_t nonce[GCM_NONCE], const uint8_
              size_t len, uint8_t *out);
 /* The public key of a 32-byte scalar: 1, or 0 if it is not in [1, n-1]; -1 if libcrypto fails. */
 int p256_public(const uint8_t scalar[32], uint8_t out[P256_PUBLIC_LEN]);
+/* The private key Mbed TLS derives for a P-256 pair from the HKDF-SHA-256 stream of (salt,
+ * secret, info) (crypto_ref.derived_private_key): 1, or 0 if the stream runs out first (the
+ * derivation fails), -1 if libcrypto fails. */
+int p256_derived_private_key(const uint8_t *salt, size_t saltlen, const uint8_t *secret,
+                             size_t secretlen, const uint8_t *info, size_t infolen,
+                             uint8_t out[P256_SCALAR_LEN]);
 /* ECDSA verification of r || s over the first 32 bytes of digest: 1 valid, 0 not, -1 failure. */
 int p256_verify(const uint8_t public[P256_PUBLIC_LEN], const uint8_t *digest,
                 const uint8_t sig[P256_SIG_LEN]);

@@ -381,6 +381,10 @@ static int plain_desc(core_t *c, const uint8_t *rec, int make, inst_t *inst)
             return 0;
         d->matlen = (uint16_t)(d->bits / 8);
     }
+    if (make == MAKE_DERIVE && d->type == ECC_P256_PAIR && d->bits == 256
+        && !material_p256_derived(&c->src, rec + c->offsets[F_SALT], SALT_LEN, c->secret,
+                                  c->secretlen, c->info, c->infolen, d))
+        return 0;
     if (d->bits == 0)
         d->bits = make == MAKE_IMPORT && raw_bytes_type(d->type) ? 8 * d->matlen : BITS_UNKNOWN;
     return 1;

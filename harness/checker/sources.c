@@ -77,6 +77,19 @@ const uint8_t *material_hkdf(sources_ctx_t *s, const uint8_t *salt, size_t saltl
     return out;
 }
 
+int material_p256_derived(sources_ctx_t *s, const uint8_t *salt, size_t saltlen,
+                          const uint8_t *secret, size_t secretlen, const uint8_t *info,
+                          size_t infolen, desc_t *d)
+{
+    uint8_t *out = chunk_alloc(s, P256_SCALAR_LEN);
+    if (out == NULL || p256_derived_private_key(salt, saltlen, secret, secretlen, info, infolen,
+                                                out) != 1)
+        return 0;
+    d->mat = out;
+    d->matlen = P256_SCALAR_LEN;
+    return 1;
+}
+
 void sources_free(sources_t *l)
 {
     free(l->creates);

@@ -75,6 +75,11 @@ void inst_release(sources_ctx_t *s, inst_t *inst);
 const uint8_t *material_hkdf(sources_ctx_t *s, const uint8_t *salt, size_t saltlen,
                              const uint8_t *secret, size_t secretlen, const uint8_t *info,
                              size_t infolen, size_t len);
+/* d's material: the private key of a P-256 pair derived from that HKDF-SHA-256 stream, kept
+ * until sources_free; 0 if out of memory, libcrypto fails or the stream runs out. */
+int material_p256_derived(sources_ctx_t *s, const uint8_t *salt, size_t saltlen,
+                          const uint8_t *secret, size_t secretlen, const uint8_t *info,
+                          size_t infolen, desc_t *d);
 void sources_free(sources_t *lists);
 void sources_ctx_free(sources_ctx_t *s);   /* every instance and material */
 /* The keys checked by an approximation, once each (its first reason) into out[] as

@@ -23,6 +23,7 @@
 #define USAGE_DERIVE 0x4000u
 #define ALG_HKDF_SHA256 0x08000109u
 #define TYPE_DERIVE 0x1200u
+#define ECC_P256_PAIR 0x7112u
 
 /* model/key_store.py's description (lifetime, id, type, bits, usages, alg, material). */
 typedef struct {

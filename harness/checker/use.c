@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ECC_P256_PAIR 0x7112u
 #define MEMO (1u << 12)
 #define FAILED (-1)          /* memo result: libcrypto was not asked, or failed */
 #define NO_RESULT (-2)       /* memo result: a tag that does not verify, a scalar out of range */

@@ -9,6 +9,7 @@ python3-cryptography (run.py makes sure it is importable: scenarios/setup/apt.py
     public_key(scalar) -> bytes | None             # P-256: 04 || X || Y; None if not in [1, n)
     verify(public, digest, signature) -> bool      # ECDSA P-256, r || s over a SHA-256 digest
     recover(digest, signature) -> tuple            # the public keys r || s verifies under
+    derived_private_key(output, capacity) -> bytes | None   # P-256 pair from a KDF's output
 
 A key or nonce of another size raises ValueError (the model then accepts the output, as the
 C checker's references cover the same sizes). Results are cached: the driver signs with
@@ -88,6 +89,20 @@ def public_key(scalar):
     if len(scalar) != 32 or not 0 < d < N:
         return None
     return _encode(_g_times(d))
+
+
+def derived_private_key(output, capacity):
+    """The private scalar Mbed TLS derives for a P-256 key pair from a key derivation's output
+    stream (psa_generate_derived_ecc_key_weierstrass_helper, library/psa_crypto.c): k is the next
+    ceil(m/8) bytes, big-endian, with the bits above m (the order's size) cleared, drawn again
+    while k > n - 2; the key is k + 1. ``output(length)``: the stream's first length bytes;
+    None if the stream's capacity (bytes) runs out first (the derivation then fails)."""
+    size = (N.bit_length() + 7) // 8
+    for end in range(size, capacity + 1, size):
+        k = int.from_bytes(output(end)[-size:], "big") & ((1 << N.bit_length()) - 1)
+        if k <= N - 2:
+            return (k + 1).to_bytes(size, "big")
+    return None
 
 
 @functools.lru_cache(maxsize=8192)

@@ -60,6 +60,8 @@ INF = float("inf")
 USAGE_EXPORT, USAGE_COPY = 0x1, 0x2
 VOLATILE_MIN, VOLATILE_MAX = 0x40000000, 0x7FFFFFFF
 USER_MIN, USER_MAX = 1, 0x3FFFFFFF
+ECC_P256_PAIR = 0x7112
+HKDF_SHA256_CAPACITY = 255 * 32   # bytes (RFC 5869: at most 255 blocks)
 LIFETIME, KEY_ID, TYPE, BITS, USAGES, ALG, MATERIAL = range(7)
 
 STORAGE_ERRORS = {"INSUFFICIENT_STORAGE", "STORAGE_FAILURE", "DATA_INVALID", "DATA_CORRUPT"}
@@ -289,10 +291,15 @@ def _material(call):
     args = call.args
     if call.op == "import":
         return args["material"]
-    if call.op == "derive" and raw_bytes_type(args["type"]) and args["bits"] % 8 == 0 \
-            and args["bits"] > 0:
-        return hkdf_sha256(bytes.fromhex(args["salt"]), bytes.fromhex(args["secret"]),
-                            bytes.fromhex(args["info"]), args["bits"] // 8).hex()
+    if call.op != "derive":
+        return None
+    salt, secret, info = (bytes.fromhex(args[name]) for name in ("salt", "secret", "info"))
+    if raw_bytes_type(args["type"]) and args["bits"] % 8 == 0 and args["bits"] > 0:
+        return hkdf_sha256(salt, secret, info, args["bits"] // 8).hex()
+    if args["type"] == ECC_P256_PAIR and args["bits"] == 256:
+        scalar = crypto_ref.derived_private_key(
+            lambda length: hkdf_sha256(salt, secret, info, length), HKDF_SHA256_CAPACITY)
+        return scalar.hex() if scalar else None
     return None
 
 

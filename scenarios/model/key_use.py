@@ -21,7 +21,7 @@ nothing is known). Closing a volatile key destroys it; open is a lookup.
 from scenarios.model import crypto_ref as ref
 from scenarios.model import key_store as m
 
-ECC_P256_PAIR, DERIVE_TYPE = 0x7112, 0x1200
+ECC_P256_PAIR, DERIVE_TYPE = m.ECC_P256_PAIR, 0x1200
 AES_TYPE, HMAC_TYPE = 0x2400, 0x1100
 HKDF_SHA256 = 0x08000109
 U_ENCRYPT, U_DECRYPT, U_SIGN_MESSAGE = 0x100, 0x200, 0x400
