@@ -497,11 +497,25 @@ def _derived_key_exports_wrong_bytes(records):
     return None
 
 
+def _derived_pair_exports_k(records):
+    """Every export of a derived P-256 pair, never copied, returns k, the HKDF stream's bytes
+    its private key k + 1 was made of: a valid scalar, so only the recomputed one tells."""
+    for item, inside in _instances(records, "derive"):
+        exports = [i for i in inside if records.ok(i, "export")]
+        if exports and records.get(item, "attrs.type") == 0x7112 \
+                and not any(records.op(i) == "copy" for i in inside):
+            for export in exports:
+                scalar = int.from_bytes(records.get(export, "material"), "big")
+                records.set(export, "material", (scalar - 1).to_bytes(32, "big"))
+            return records
+    return None
+
+
 @pytest.mark.parametrize("perturb", [_copy_exports_another_key, _copy_from_destroyed_source,
-                                     _derived_key_exports_wrong_bytes])
+                                     _derived_key_exports_wrong_bytes, _derived_pair_exports_k])
 def test_perturbed_copy_and_derive_histories_are_never_accepted(core, tmp_path, perturb):
-    scenario = "volatile-churn" if perturb is not _derived_key_exports_wrong_bytes \
-        else "derive-copy"
+    scenario = "derive-copy" if perturb in (_derived_key_exports_wrong_bytes,
+                                            _derived_pair_exports_k) else "volatile-churn"
     path = _driver_history(core, str(tmp_path / "h"), scenario, 5000, 3)
     bad = perturb(Records(path))
     assert bad is not None, "the history has no call to perturb"
