@@ -14,7 +14,8 @@ violation; the core: never ok):
 - violating histories: the core finds every violating key with its culprit, Python confirms
   and explains only the first of each signature (on the calls up to it that touch its key's
   copy component) and the others are counted under its cause; a violation Python does not
-  confirm sends the whole history to Python.
+  confirm sends the whole history to Python. Only those calls are made Call objects: the
+  others' records are read as tuples (history/binary.py Records).
 """
 import json
 import subprocess
@@ -25,6 +26,7 @@ from scenarios import catalog
 from scenarios.checker import check
 from scenarios.model import crypto_ref
 from scenarios.checker import fast_check
+from scenarios.history import binary as history_binary
 from scenarios.history.reader import load
 from scenarios.model import materials
 from tests.test_check import SPLIT_FIXTURE, fixture
@@ -214,6 +216,23 @@ def test_many_violations_of_one_root_cause_cost_one_python_check(core, tmp_path,
     assert all(not v.window and "same root cause as key 0x40000001" in v.message
                for v in result.violations[1:])       # the explained one first
     assert "root cause 1/1" in check.format_text(result)
+
+
+def test_explaining_a_violation_makes_calls_of_its_key_only(core, tmp_path, monkeypatch):
+    other = [rec(1, 0, "import", 2, 3, args=dict(CREATE, material=DATA), out={"key": COPY})]
+    other += [rec(1, seq, "export", 2 * seq + 2, 2 * seq + 3, args={"key": COPY},
+                  out={"material": DATA}) for seq in range(1, 200)]   # a clean key's calls
+    records = [dict(r, call=r["call"] + 500, ret=r["ret"] + 500)
+               for r in _destroyed_then_exported(1)]                   # after them: one violation
+    path = write_binary(tmp_path / "h", other + records, 2)
+    python = check.check_history(load(path))
+    made, real = [], history_binary.Call
+    monkeypatch.setattr(history_binary, "Call", lambda *fields: made.append(fields[2])
+                        or real(*fields))
+    result = check.check_file(path, final=False)
+    assert made == ["import", "destroy", "export"]     # not the 200 calls of the other key
+    assert [(v.kind, v.key, v.cause, v.window) for v in result.violations] == \
+        [(v.kind, v.key, v.cause, v.window) for v in python.violations] != []
 
 
 def test_a_material_conflict_is_found_by_the_core_and_explained(core, tmp_path):

@@ -19,9 +19,10 @@ close, key use). When every call is covered but some keys' segments have no line
 a material shared across keys shows two values, it answers "violated" with each violation's
 signature (its culprit's operation, status and model action). ``explained`` then has Python
 (``recheck``: scenarios.checker.check.check_history) confirm and explain the first violation of each
-signature on the calls up to it that touch its key or a key linked to it by copies, and counts
-the others under the cause Python gave that first one: a history with thousands of failures of
-one root cause costs one small Python check. A violation Python does not confirm (the core's
+signature on the calls up to it that touch its key or a key linked to it by copies (the
+records up to it are read as tuples, history/binary.py Records, and only those calls are made
+Call objects), and counts the others under the cause Python gave that first one: a history with
+thousands of failures of one root cause costs one small Python check. A violation Python does not confirm (the core's
 libcrypto refusing what Python computes) makes it return None. Anything else (another
 operation, a pending call, an unexpected status, a static problem, a search over its budget)
 is "undecided" and ``scenarios.checker.check`` then runs the Python checker on the whole
@@ -31,6 +32,7 @@ so the two cannot drift apart on what is legitimate. ``PSA_STRESS_FAST_CHECK=0``
 disables the fast path; ``PSA_STRESS_FAST_CHECK=/path/libpsa_stress_checker_core.so`` uses
 that library.
 """
+import bisect
 import ctypes
 import glob
 import os
@@ -44,7 +46,6 @@ from scenarios.model import materials
 from scenarios.model import key_use as model_use
 from scenarios.model.faults import FaultRules
 from scenarios.history.reader import CREATE_OPS, Call, HistoryError
-from scenarios.history.schema import History
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORE_DIR = os.path.join(REPO, "harness", "checker")
@@ -369,31 +370,18 @@ def explained(path, recheck, violation):
     return result
 
 
-def _ids(call):
-    """The key ids a call names (its per-key ops are among them)."""
-    args, out = call.args, call.out
-    ids = {args.get("key"), args.get("src"), out.get("key")}
-    if args.get("lifetime"):
-        ids.add(args.get("id"))
-    ids.discard(None)
-    ids.discard(0)
-    return ids
-
-
 class _Prefix:
-    """The history's calls invoked up to a stamp (read once), and the groups of key ids that
-    calls naming two keys (copies, derivations) link."""
+    """The history's records invoked up to a stamp (read once, as tuples), and the groups of key
+    ids that calls naming two keys (copies, derivations) link."""
 
     def __init__(self, path, until):
-        history = history_binary.open_binary(path)
-        self.path, self.header, self.calls, self.parent = path, history.header, [], {}
-        for call in history.calls:
-            if call.call > until:
-                break
-            self.calls.append(call)
-            ids = [self.root(key) for key in _ids(call)]
-            for other in ids[1:]:
-                self.parent[other] = ids[0]
+        self.records, self.parent = history_binary.Records(path, until), {}
+        for ids in self.records.names:
+            if len(ids) > 1:
+                ids = [self.root(key) for key in ids]
+                for other in ids[1:]:
+                    self.parent[other] = ids[0]
+        self.groups = [self.root(ids[0]) if ids else None for ids in self.records.names]
 
     def root(self, key):
         while self.parent.get(key, key) != key:
@@ -402,11 +390,9 @@ class _Prefix:
 
     def around(self, found):
         """The calls invoked up to ``found.until`` that name its key or a key linked to it:
-        every call its verdict depends on."""
-        group = self.root(found.key)
-        return History(self.path, self.header, [
-            c for c in self.calls if c.call <= found.until
-            and any(self.root(key) == group for key in _ids(c))], True)
+        every call its verdict depends on (only their Calls are made)."""
+        group, end = self.root(found.key), bisect.bisect_right(self.records.stamps, found.until)
+        return self.records.history([at for at, g in zip(range(end), self.groups) if g == group])
 
 
 def _confirmation(checked, found):

@@ -5,6 +5,9 @@ Public API::
     is_binary(path) -> bool               # a history directory (header.json + thread files)
     open_binary(path) -> History          # History.calls is a one-pass iterator of Call
     to_jsonl(path, stream) -> int         # writes the JSON Lines form, returns the call count
+    Records(path, until)                  # the records invoked up to a stamp, without Call objects:
+        .stamps[i], .names[i]             #   record i's call stamp and the key ids its Call names
+        .history(indexes) -> History      #   the Calls of the chosen records only
 
 The record layout comes from header.json (field name, offset, size, type), so the C record may
 gain or move fields without breaking this reader. Which fields make an operation's ``args`` and
@@ -20,6 +23,7 @@ with a non-zero call stamp: the call in flight when the run died. It is returned
 incomplete (``complete`` False); that is not an error.
 """
 import heapq
+import itertools
 import json
 import operator
 import os
@@ -33,6 +37,7 @@ THREAD_MAGIC = b"PSATHRD1"
 _STRUCT_CODES = {"u64": "Q", "u32": "I", "i32": "i", "u16": "H", "u8": "B"}
 _CONSTANT_ARGS = {"derive": {"kdf": "HKDF-SHA256"}}
 CORE_FIELDS = ("call", "ret", "seq", "thread", "op", "status")
+_NAMING = ("key", "out_key", "attrs.lifetime", "attrs.id")   # the fields naming key ids
 
 
 def is_binary(path):
@@ -275,6 +280,16 @@ def _thread_stream(path, layout, block=8192):
 
 def open_binary(path):
     """The History of the binary history directory ``path``; its calls are read lazily."""
+    header, layout, builders = _reader(path)
+    end = _read_end(os.path.join(path, "end.json"))
+    streams = [_thread_stream(name, layout) for name in thread_files(path)]
+    calls = _calls(layout, builders, heapq.merge(*streams), end)
+    return History(path, header, calls, end is not None and end["complete"])
+
+
+def _reader(path):
+    """(header.json, the Layout selecting every field an operation reads, the _Builder (or the
+    reason it cannot be made) per operation code) of the history directory ``path``."""
     header = read_json(os.path.join(path, "header.json"), "header.json")
     binary = header.get("binary")
     if type(binary) is not dict:
@@ -283,14 +298,12 @@ def open_binary(path):
     layout = Layout(binary)
     constants = _constants(binary)
     builders = [_builder(op, layout, constants) for op in layout.ops]
-    layout.select(name for b in builders if type(b) is _Builder for name in b.fields())
+    names = {name for b in builders if type(b) is _Builder for name in b.fields()}
+    layout.select(names | {name for name in _NAMING if layout.is_a(name, "int")})
     for builder in builders:
         if type(builder) is _Builder:
             builder.compile(layout.index)
-    end = _read_end(os.path.join(path, "end.json"))
-    streams = [_thread_stream(name, layout) for name in thread_files(path)]
-    calls = _calls(layout, builders, heapq.merge(*streams), end)
-    return History(path, header, calls, end is not None and end["complete"])
+    return header, layout, builders
 
 
 def thread_files(path):
@@ -324,33 +337,87 @@ def _read_end(path):
 def _calls(layout, builders, records, end):
     """Call objects of merged record tuples, with the per-thread rules of the format checked."""
     i = layout.index
-    i_ret, i_seq, i_thread, i_op, i_status = i["ret"], i["seq"], i["thread"], i["op"], i["status"]
-    statuses, names, last = layout.statuses, layout.ops, {}
-    count = 0
+    i_ret, i_seq, i_thread = i["ret"], i["seq"], i["thread"]
+    last, count, make = {}, 0, _call_maker(layout, builders)
     for count, record in enumerate(records, 1):
-        stamp, ret, thread, code = record[0], record[i_ret], record[i_thread], record[i_op]
-        seq = record[i_seq]
+        stamp, ret, thread, seq = record[0], record[i_ret], record[i_thread], record[i_seq]
         previous = last.get(thread)
         if (seq != previous[0] + 1 or stamp <= previous[1]) if previous else seq != 0:
             raise HistoryError(f"record {count}: thread {thread} seq {seq} at {stamp}: "
                                "sequence or stamps out of order")
-        if not ret:
-            last[thread] = (seq, stamp)
-            args = _builder_of(builders, code, count).make_args(record)
-            yield Call(thread, seq, names[code], stamp, None, None, args, {}, count + 1)
-            continue
-        if ret <= stamp:
+        if ret and ret <= stamp:
             raise HistoryError(f"record {count}: call {stamp} >= ret {ret}")
-        last[thread] = (seq, ret)
-        builder = builders[code] if code < len(builders) else None
-        if type(builder) is not _Builder:
-            builder = _builder_of(builders, code, count)
-        status = statuses.get(record[i_status]) or f"STATUS({record[i_status]})"
-        yield Call(thread, seq, names[code], stamp, ret, status, builder.make_args(record),
-                   builder.make_out(record) if status == "SUCCESS" else {}, count + 1)
+        last[thread] = (seq, ret or stamp)
+        yield make(record, count)
     if end is not None and end["records"] != count:
         raise HistoryError(f"end.json: records is {end['records']} but the thread files "
                            f"hold {count} records")
+
+
+def _call_maker(layout, builders):
+    """record tuple, its number ``count`` in call order -> its Call (ret 0: pending)."""
+    i = layout.index
+    i_ret, i_seq, i_thread, i_op, i_status = i["ret"], i["seq"], i["thread"], i["op"], i["status"]
+    statuses, names = layout.statuses, layout.ops
+
+    def make(record, count):
+        ret, code, status = record[i_ret], record[i_op], record[i_status]
+        builder = _builder_of(builders, code, count)
+        if not ret:
+            return Call(record[i_thread], record[i_seq], names[code], record[0], None, None,
+                        builder.make_args(record), {}, count + 1)
+        status = statuses.get(status) or f"STATUS({status})"
+        return Call(record[i_thread], record[i_seq], names[code], record[0], ret, status,
+                    builder.make_args(record), builder.make_out(record) if status == "SUCCESS"
+                    else {}, count + 1)
+    return make
+
+
+class Records:
+    """The records of the binary history directory ``path`` invoked up to stamp ``until``, in
+    call order, kept as tuples: ``stamps[i]`` is record i's call stamp, ``names[i]`` the key ids
+    its Call names (args key or src, the out key of a success, the args id of a create with a
+    non-zero lifetime; no 0), and ``history(indexes)`` makes the Calls of the chosen records
+    only. For readers that need a few keys' calls of a long history
+    (scenarios/checker/fast_check.py explains a violation on them)."""
+
+    def __init__(self, path, until):
+        self.path, self.header, self.layout, self.builders = path, *_reader(path)
+        records = [r for name in thread_files(path) for r in itertools.takewhile(
+            lambda r: r[0] <= until, _thread_stream(name, self.layout))]
+        records.sort(key=operator.itemgetter(0))
+        self.records = records
+        self.stamps = [r[0] for r in records]
+        namers = [self._namer(code) for code in range(len(self.layout.ops))]
+        self.names = [namers[r[i_op]](r) if r[i_op] < len(namers) else ()
+                      for i_op in (self.layout.index["op"],) for r in records]
+
+    def _namer(self, code):
+        """record tuple -> the key ids the Call of operation ``code`` names."""
+        ints, _, out_ints, _ = OPS.get(self.layout.ops[code], ((), (), (), ()))
+        i, success = self.layout.index, {v for v, n in self.layout.statuses.items()
+                                         if n == "SUCCESS"}
+        key = i.get("key") if {"key", "src"} & set(ints) else None
+        out = i.get("out_key") if "key" in out_ints else None
+        owned = (i.get("attrs.lifetime"), i.get("attrs.id")) if {"lifetime", "id"} <= set(ints) \
+            else (None, None)
+        i_ret, i_status = i["ret"], i["status"]
+
+        def names(r):
+            found = {r[key]} if key is not None else set()
+            if out is not None and r[i_ret] and r[i_status] in success:
+                found.add(r[out])
+            if None not in owned and r[owned[0]]:
+                found.add(r[owned[1]])
+            found.discard(0)
+            return tuple(found)
+        return names
+
+    def history(self, indexes):
+        """The History of the records at ``indexes`` (increasing): their Calls only."""
+        make = _call_maker(self.layout, self.builders)
+        return History(self.path, self.header, [make(self.records[at], at + 1)
+                                                for at in indexes], True)
 
 
 def _builder_of(builders, code, count):
