@@ -2,13 +2,14 @@
 
     python3 bench/bench_checker.py [--driver build/plain/psa-stress] [--jsonl]
                                    [--sizes 10000,100000,1000000] [--seed 1]
-                                   [--scenarios all] [--python-up-to 100000]
+                                   [--scenarios all] [--python-up-to 100000] [--keep DIR]
 
 Histories: the driver's real ones of the volatile-churn and derive-copy scenarios, or of
 ``--scenarios`` (``all``: every scenario of ``run.py list``; binary form, checked by the C fast
 path, and up to ``--python-up-to`` calls also by Python alone; JSON Lines with --jsonl; each line
 says who decided: C, C with Python explaining one violation per root cause, or Python and why
-the core left it), synthetic ones of the same lengths (to show cost is linear in length), and a
+the core left it; ``--keep DIR`` keeps those the core left to Python there, to reproduce),
+synthetic ones of the same lengths (to show cost is linear in length), and a
 hot key (16 threads, one volatile id, 20 k calls). Each is checked in a fresh interpreter,
 so peak memory (ru_maxrss) is that one check's. Targets: 1 M calls <= 5 s reading included,
 hot key 20 k <= 2 s, peak <= 500 MB, >= 300 k calls/s on a 1 M-call history of any scenario
@@ -236,11 +237,21 @@ def _measure(path, fast=True):
 
 def _report(label, path, fast=True):
     """One line: calls, wall and CPU seconds of check_file (reading included), calls/s on
-    both, peak memory, verdict, and which checker decided it (C, or Python and why)."""
+    both, peak memory, verdict, and which checker decided it (C, or Python and why); returns
+    the latter."""
     verdict, calls, seconds, cpu, peak, by = _measure(path, fast)
     print(f"{label:<46} {calls:>9,} calls  {seconds:6.2f} s {calls / seconds:>9,.0f}/s  "
           f"cpu {cpu:6.2f} s {calls / cpu:>9,.0f}/cpu-s  peak {peak:5.0f} MB  {verdict}  {by}",
           flush=True)
+    return by
+
+
+def _keep(path, keep, name, calls):
+    """Move the history ``path`` into the directory ``keep`` (the core left it to Python)."""
+    os.makedirs(keep, exist_ok=True)
+    kept = os.path.join(keep, f"{name}-{calls}-{len(os.listdir(keep))}")
+    shutil.move(path, kept)
+    print(f"  kept {kept}", flush=True)
 
 
 def _driver_history(driver, directory, calls, threads, binary, mix=DRIVER_MIX, extra=()):
@@ -267,6 +278,9 @@ def main():
     parser.add_argument("--python-up-to", type=int, default=PYTHON_UP_TO,
                         help="also check with Python alone the real histories up to this length "
                         f"(default {PYTHON_UP_TO}; 0: never)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="with --driver: keep in DIR the real histories the C core left "
+                        "to Python (to reproduce them)")
     options = parser.parse_args()
     names = [s.name for s in catalog.SCENARIOS] if options.scenarios == "all" else \
         options.scenarios.split(",")
@@ -279,10 +293,13 @@ def main():
                     scenario = catalog.get(name)
                     path = _driver_history(options.driver, directory, calls, scenario.threads,
                                            True, scenario.mix, scenario.driver_args())
-                    _report(f"driver {name}, binary, C fast path", path)
+                    by = _report(f"driver {name}, binary, C fast path", path)
                     if calls <= options.python_up_to:
                         _report(f"driver {name}, binary, Python only", path, fast=False)
-                    shutil.rmtree(path)    # a 1 M-call history takes about 230 MB
+                    if options.keep and by.startswith("python"):
+                        _keep(path, options.keep, name, calls)
+                    else:
+                        shutil.rmtree(path)    # a 1 M-call history takes about 230 MB
                 if options.jsonl:
                     _report("driver volatile-churn, JSON Lines", _driver_history(
                         options.driver, directory, calls, 8, False))

@@ -548,11 +548,4 @@ def test_hand_made_corpus_gets_its_verdict_and_the_core_never_accepts_a_violatio
     threads = max(r["thread"] for r in records) + 1
     answer, verdict = assert_never_wrongly_ok(write_binary(tmp_path / "h", records, threads))
     assert verdict == ("ok" if name.startswith(("ok_", "cov_ok_")) else "violation")
-    if name in LEFT_TO_PYTHON:
-        assert not answer.ok and LEFT_TO_PYTHON[name] in answer.why
-    else:
-        assert answer.ok == (verdict == "ok"), answer.why    # the core accepts the legal ones
-
-
-# legal histories the core leaves to Python, and why (docs/checker.md §4.1)
-LEFT_TO_PYTHON = {"ok_copy_of_one_of_forty_instances": "does not resolve"}   # > 4 descriptions
+    assert answer.ok == (verdict == "ok"), answer.why    # the core accepts the legal ones

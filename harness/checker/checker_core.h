@@ -9,6 +9,9 @@
 #define CORE_VERSION 6
 #define CORE_MAX_OPS 64         /* operation codes of the binary layout */
 #define CORE_MAX_FIELDS 24
+/* The reason ("why") of an undecided answer that the core built with more descriptions per
+ * state (state.h MAX_DESCS) may decide: fast_check.py then asks that build. */
+#define CORE_FULL_STATE "a copy's source instances give more descriptions than a state holds"
 /* core_check's out[]: records, key ids seen, the number n of keys checked by an approximation
  * (scenarios/model/materials.py), the number v of violations, then n entries reason << 32 | id
  * (n <= CORE_MAX_WEAK, else undecided), then from OUT_VIOLATION_LIST v violations of

@@ -258,7 +258,8 @@ static int resolve_until(core_t *c, uint64_t position)
         int ok = inst_resolve(&c->src, inst);
         inst_release(&c->src, inst);
         if (!ok)
-            return undecided(c, "a copy, derivation or export the fast path does not resolve",
+            return undecided(c, c->src.full ? CORE_FULL_STATE
+                                : "a copy, derivation or export the fast path does not resolve",
                              inst->call);
         if (c->src.conflicts != conflicts
             && !violation(c, inst->plain.key, VIOLATION_MATERIAL, NULL, position))

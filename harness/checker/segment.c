@@ -63,7 +63,7 @@ static uint64_t mix(uint64_t h, uint64_t v)
 /* A hash of exactly what state_equal compares. */
 static uint64_t state_hash(const state_t *s)
 {
-    uint64_t h = mix(0xCBF29CE484222325ull, (uint64_t)s->present << 8 | s->ndescs);
+    uint64_t h = mix(0xCBF29CE484222325ull, (uint64_t)s->present << 16 | s->ndescs);
     for (int i = 0; i < s->ndescs; i++) {
         const desc_t *d = &s->descs[i];
         h = mix(mix(mix(h, (uint64_t)d->lifetime << 32 | d->key),

@@ -549,7 +549,9 @@ int inst_resolve(sources_ctx_t *s, inst_t *inst)
             desc_t d;
             int made = inst->make == MAKE_COPY ? copied(inst, &from.descs[j], &d)
                                                : derived(s, inst, &from.descs[j], &d);
-            ok = made >= 0 && (made == 0 || state_add(&out, &d));
+            ok = made >= 0;
+            if (ok && made > 0 && !state_add(&out, &d))
+                ok = 0, s->full = 1;
         }
     }
     inst->busy = 0;

@@ -65,6 +65,7 @@ typedef struct {
     chunk_t *chunks;      /* instances and derived materials, freed together */
     size_t room;          /* bytes left in chunks */
     uint32_t conflicts;   /* material conflicts found (materials.py's): the caller records them */
+    uint8_t full;         /* a copy's candidates gave more than MAX_DESCS descriptions */
     uint64_t *weak;       /* id << 32 | order << 2 | WEAK_*: keys checked by an approximation */
     uint32_t nweak, capweak;
 } sources_ctx_t;
@@ -94,8 +95,8 @@ int sources_add_killer(sources_t *l, uint64_t call, uint64_t ret);
 void sources_prune(sources_ctx_t *s, sources_t *l, uint64_t watermark);
 
 /* Resolve a copy's or derive_from's descriptions from its candidate source instances (a
- * material conflict it shows counts in s->conflicts); 0 if they do not fit (undecided: too many
- * descriptions) or memory is short. */
+ * material conflict it shows counts in s->conflicts); 0 if they do not fit (undecided: more
+ * than MAX_DESCS descriptions, s->full set) or memory is short. */
 int inst_resolve(sources_ctx_t *s, inst_t *inst);
 /* Mark a resolved instance firm (single) if every description's material is known (the
  * same). */

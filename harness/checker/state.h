@@ -8,7 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAX_DESCS 32          /* descriptions of one state (more: undecided) */
+#ifndef MAX_DESCS              /* descriptions of one state (more: undecided). CMake builds the
+                                 core twice: 32 (psa_stress_checker_core), and 256 for the
+                                 histories a copy of many source instances sends past 32
+                                 (psa_stress_checker_core_wide, scenarios/checker/fast_check.py) */
+#define MAX_DESCS 32
+#endif
 #define MAX_USAGES 4          /* usage values one description may report */
 #define MAX_PUBLICS 4         /* public keys one signature may recover (crypto.h) */
 #define MATERIAL_UNKNOWN 0xFFFF
@@ -36,9 +41,11 @@ typedef struct {
 } desc_t;
 
 typedef struct {
-    uint8_t present, ndescs;       /* descs sorted by desc_cmp, distinct */
+    uint8_t present;
+    uint16_t ndescs;      /* descs sorted by desc_cmp, distinct; at most MAX_DESCS */
     desc_t descs[MAX_DESCS];
 } state_t;
+_Static_assert(MAX_DESCS <= UINT16_MAX, "state_t.ndescs counts the descriptions");
 
 typedef struct {          /* a key use's record (use.c) */
     uint8_t kind;         /* USE_* of checker_core.h */

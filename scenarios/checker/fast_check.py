@@ -50,6 +50,8 @@ from scenarios.history.reader import CREATE_OPS, Call, HistoryError
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORE_DIR = os.path.join(REPO, "harness", "checker")
 TARGET = "psa_stress_checker_core"
+WIDE = TARGET + "_wide"   # the same core with 256 descriptions per state (harness/checker/state.h)
+FULL_STATE = "more descriptions than a state holds"   # checker_core.h CORE_FULL_STATE's end
 VERSION = 6       # checker_core.h CORE_VERSION, and the layout of the configuration below
 MAX_OPS, MAX_FIELDS, CFG_FIELDS = 64, 24, 9
 # record fields in the order of core.h's enum field, with the type the core reads (salt and the
@@ -254,32 +256,47 @@ def _config(layout, header):
 
 def library():
     """The core's shared library (found under build/, or built there), or None."""
+    return _libraries()[0]
+
+
+def _libraries():
+    """[the core, the wide core or None], loaded once: the wide one (WIDE) is asked only for
+    the histories the core leaves undecided because a state would hold more descriptions than
+    its 32, so the others keep the core's smaller states."""
     if not _loaded:
-        _loaded.append(_load())
-    return _loaded[0]
+        core = _load(TARGET)
+        _loaded.extend([core, _load(WIDE) if core is not None else None])
+    return _loaded
 
 
-def _fresh_library():
+def _fresh_library(target):
     newest = max(os.path.getmtime(os.path.join(CORE_DIR, name)) for name in os.listdir(CORE_DIR))
-    for path in glob.glob(os.path.join(REPO, "build", "*", f"lib{TARGET}.so")):
+    for path in glob.glob(os.path.join(REPO, "build", "*", f"lib{target}.so")):
         if os.path.getmtime(path) >= newest:
             return path
     return None
 
 
-def _load():
+def _load(target):
+    """``target``'s library: PSA_STRESS_FAST_CHECK's path (the wide one: its sibling, if any),
+    or a fresh one under build/ (built there if need be), or None."""
     setting = os.environ.get("PSA_STRESS_FAST_CHECK", "")
     if setting == "0":
         return None
     try:
-        path = setting or _fresh_library()
-        if path is None:
-            for cache in sorted(glob.glob(os.path.join(REPO, "build", "*", "CMakeCache.txt"))):
-                subprocess.run(["cmake", "--build", os.path.dirname(cache), "--target", TARGET],
-                               capture_output=True, timeout=300, check=False)
-                path = _fresh_library()
-                if path is not None:
-                    break
+        if setting:
+            sibling = os.path.join(os.path.dirname(setting), f"lib{target}.so")
+            path = setting if target == TARGET else sibling if os.path.isfile(sibling) else None
+            if path is None:
+                return None
+        else:
+            path = _fresh_library(target)
+        for cache in sorted(glob.glob(os.path.join(REPO, "build", "*", "CMakeCache.txt"))):
+            if path is not None:
+                break
+            subprocess.run(["cmake", "--build", os.path.dirname(cache), "--target", target],
+                           capture_output=True, timeout=300, check=False)
+            path = _fresh_library(target)
         if path is None:
             return None
         lib = ctypes.CDLL(path)
@@ -297,7 +314,7 @@ def run_core(path):
     """The core's answer on the binary history ``path``; None when it cannot be asked (no
     library, not binary, bad or incomplete history: Python reports those)."""
     started = time.perf_counter()
-    lib = library()
+    lib, wide = _libraries()
     if lib is None or not history_binary.is_binary(path):
         return None
     try:
@@ -315,8 +332,11 @@ def run_core(path):
         *[os.fsencode(os.path.join(path, name)) for name in threads])
     out, why = (ctypes.c_int64 * CORE_OUT)(), ctypes.create_string_buffer(256)
     config, consts = config
-    ok = lib.core_check((ctypes.c_int64 * len(config))(*config), len(config), consts, paths,
-                        len(threads), records, out, why, len(why))
+    for core in (lib, wide):
+        ok = core.core_check((ctypes.c_int64 * len(config))(*config), len(config), consts,
+                             paths, len(threads), records, out, why, len(why))
+        if ok or wide is None or FULL_STATE.encode() not in why.value:
+            break
     weak = out[OUT_WEAK_IDS:OUT_WEAK_IDS + out[OUT_WEAK]]
     found = out[OUT_VIOLATION_LIST:OUT_VIOLATION_LIST + VIOLATION_INTS * out[OUT_VIOLATIONS]]
     violations = [CoreViolation(found[i:i + VIOLATION_INTS], layout)
