@@ -72,8 +72,8 @@ def throughput(tree, plan, log):
 
 
 def checker(tree, plan, log):
-    """[{history, calls, seconds, cpu_seconds, peak_mb, verdict}]: driver histories of each
-    size, for each mix of HISTORIES."""
+    """[{history, calls, seconds, cpu_seconds, peak_mb, verdict, decided_by}]: driver histories
+    of each size, for each mix of HISTORIES."""
     build = ensure_built("plain", tree, log=log)
     driver = build.driver()
     # the C fast path of this very build (fast_check looks under build/ only)
@@ -84,12 +84,12 @@ def checker(tree, plan, log):
         for name, mix in HISTORIES:
             for calls in plan["sizes"]:
                 path = bench_checker._driver_history(driver, scratch, calls, 8, True, mix)
-                verdict, checked, seconds, cpu, peak = bench_checker._measure(path)
+                verdict, checked, seconds, cpu, peak, by = bench_checker.measure(path)
                 shutil.rmtree(path)        # a binary history is a directory
                 rows.append({"history": name, "calls": checked, "seconds": round(seconds, 3),
                              "cpu_seconds": round(cpu, 3), "peak_mb": round(peak),
-                             "verdict": verdict})
-                log(f"checker, {name}, {checked:,} calls: {cpu:.2f} CPU-s, {verdict}")
+                             "verdict": verdict, "decided_by": by})
+                log(f"checker, {name}, {checked:,} calls: {cpu:.2f} CPU-s, {verdict} ({by})")
     return rows
 
 

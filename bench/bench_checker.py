@@ -215,7 +215,7 @@ def write_history(path, records, threads, complete=True, seed=0):
         stream.write(json.dumps({"end": {"records": len(records), "complete": complete}}) + "\n")
 
 
-def _measure(path, fast=True):
+def measure(path, fast=True):
     """Check ``path`` in a fresh interpreter: (verdict, calls, seconds, cpu seconds, peak MB,
     who decided: C, C with Python explaining one violation per signature, or Python and why
     the core left it); ``fast=False`` disables the C fast path (scenarios/checker/fast_check.py)."""
@@ -239,7 +239,7 @@ def _report(label, path, fast=True):
     """One line: calls, wall and CPU seconds of check_file (reading included), calls/s on
     both, peak memory, verdict, and which checker decided it (C, or Python and why); returns
     the latter."""
-    verdict, calls, seconds, cpu, peak, by = _measure(path, fast)
+    verdict, calls, seconds, cpu, peak, by = measure(path, fast)
     print(f"{label:<46} {calls:>9,} calls  {seconds:6.2f} s {calls / seconds:>9,.0f}/s  "
           f"cpu {cpu:6.2f} s {calls / cpu:>9,.0f}/cpu-s  peak {peak:5.0f} MB  {verdict}  {by}",
           flush=True)
