@@ -299,3 +299,40 @@ def test_a_key_pair_derived_from_a_stored_key_is_counted(tmp_path):
     result = check_history(parse([json.dumps(line) for line in lines]))
     assert result.verdict == "ok"
     assert result.weakened == [{"key": 0x40000002, "reason": materials.UNTIED_DERIVATION}]
+
+
+def test_a_check_past_its_deadline_stops_and_keeps_only_what_it_decided():
+    """A deadline (the job's budget) stops the Python path every DEADLINE_EVERY calls: the
+    keys already decided violated stay violated, no key counts as ok, the cut is said."""
+    import time
+    from scenarios.checker.check import DEADLINE_EVERY
+    keys = [0x40000001 + index for index in range(2000)]
+    full = check_history(_double_destroys(keys))
+    assert full.cut is None and len(full.violations) == 2000
+    result = check_history(_double_destroys(keys), deadline=time.monotonic() - 1)
+    assert result.cut == DEADLINE_EVERY - 1 and result.verdict == "violation"
+    assert 0 < len(result.violations) < 2000 and result.partitions_ok == 0
+    assert {v.key for v in result.violations} <= {v.key for v in full.violations}
+    assert f"the check stopped at the job's budget after {DEADLINE_EVERY - 1} calls" \
+        in format_text(result)
+    clean = as_history(bench.simulate(seed=3, calls=5000, threads=4, volatile_pool=2,
+                                      persistent_ids=1), 4)
+    cut = check_history(clean, deadline=time.monotonic() - 1)
+    assert cut.verdict == "unknown" and not cut.violations and cut.to_json()["cut"]
+
+
+def test_a_run_whose_check_was_cut_with_nothing_found_is_not_judged(monkeypatch, tmp_path):
+    from scenarios.campaign import runner
+    from scenarios.checker import check as check_module
+    from scenarios.checker.check import CheckResult
+    cut = CheckResult("h", 10, True)
+    cut.verdict, cut.cut, cut.partitions_unknown = "unknown", 4095, 3
+    monkeypatch.setattr(check_module, "check_file", lambda *a, **k: cut)
+    monkeypatch.setattr(runner.final_state, "check_file", lambda path: [])
+    monkeypatch.setattr(runner.coverage, "of_history", lambda path: None)
+    result = runner.RunResult("s", 1, "tsan", str(tmp_path))
+    runner._check_history(result, str(tmp_path), deadline=0)
+    assert result.clean and result.check["cut"] == 4095
+    cut.violations.append(check_module.Violation("linearizability", 1, "m", []))
+    runner._check_history(result, str(tmp_path), deadline=0)
+    assert not result.clean

@@ -214,8 +214,8 @@ def test_many_violations_of_one_root_cause_cost_one_python_check(core, tmp_path,
     python = check.check_history(load(path))
     rechecked = []
     real = check.check_history
-    monkeypatch.setattr(check, "check_history", lambda history, budget=None: rechecked.append(
-        len(history.calls)) or real(history))
+    monkeypatch.setattr(check, "check_history", lambda history, budget=None, deadline=None:
+                        rechecked.append(len(history.calls)) or real(history))
     result = check.check_file(path, final=False)
     assert rechecked == [3]          # the first key's three calls, once
     assert (result.verdict, result.partitions_ok, result.partitions_violated) == \

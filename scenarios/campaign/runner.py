@@ -22,6 +22,7 @@ from scenarios.history.schema import HistoryError
 HANG_GRACE_SECONDS = 120     # TSan start-up/tear-down plus history writing
 INVARIANT_EXIT_CODE = 4      # an inside invariant was violated (harness/inside/inspect.h)
 HISTORY_WRITE_EXIT_CODE = 8  # no disk space for the history (harness/history/history_binary.h)
+CHECK_MARGIN_SECONDS = 3     # with a timeout, the Python check stops this long before its end
 # A run's history: the binary form (docs/history-format.md), crash-safe and read by the checker's
 # C fast path; `run.py convert` turns it into JSON Lines.
 HISTORY = "history"
@@ -113,7 +114,8 @@ def run_scenario(build, scenario, seed, seconds, directory, threads=None, test_b
     for report in sanitizers.collect(log_prefix):
         tool = "tsan" if "ThreadSanitizer" in report.text else "asan"
         result.failures.append(Failure(tool, f"{report.kind}: {report.summary}", report.text))
-    _check_history(result, os.path.join(directory, HISTORY))
+    deadline = None if timeout is None else started + timeout - CHECK_MARGIN_SECONDS
+    _check_history(result, os.path.join(directory, HISTORY), deadline)
     if not result.ops and result.check:        # the driver died before its summary line
         result.ops = result.check["calls"]
         result.ops_per_sec = result.ops / result.seconds if result.seconds else 0.0
@@ -169,18 +171,19 @@ def _judge_exit(result, completed):
                                        completed.stderr[-4000:]))
 
 
-def _check_history(result, history_path):
+def _check_history(result, history_path, deadline=None):
     if not os.path.isdir(history_path):
         if result.clean:
             result.failures.append(Failure("driver-error", "the driver wrote no history"))
         return
     try:
-        verdict = check.check_file(history_path, final=False)   # the final state: below
+        verdict = check.check_file(history_path, final=False, deadline=deadline)  # final: below
     except HistoryError as error:
         result.failures.append(Failure("driver-error", f"unreadable history: {error}"))
         return
     result.check = verdict.to_json()
-    if verdict.verdict != "ok":
+    judged = verdict.cut is None or verdict.violations   # cut with nothing found: not judged
+    if judged and verdict.verdict != "ok":
         result.failures.append(Failure(verdict.verdict, _headline(verdict),
                                        check.format_text(verdict)))
     _final_state(result, final_state.check_file(history_path))

@@ -2,10 +2,10 @@
 
 Public API::
 
-    check_file(path, budget=DEFAULT_BUDGET, final=True) -> CheckResult
+    check_file(path, budget=DEFAULT_BUDGET, final=True, deadline=None) -> CheckResult
         # scenarios.history.reader.HistoryError on bad input; final: also compare the end line's live
         # set and the key-store configuration (scenarios/checker/final_state.py)
-    check_history(history, budget=DEFAULT_BUDGET) -> CheckResult
+    check_history(history, budget=DEFAULT_BUDGET, deadline=None) -> CheckResult
     format_text(result, all=False) -> str    # terminal report: one block per root cause
                                              # (all: every violation)
     CheckResult: verdict ("ok" | "violation" | "unknown"), partitions_ok, partitions_violated,
@@ -38,6 +38,7 @@ from scenarios.checker.streaming import StreamCheck, verdict_counts
 
 
 _NUMBER = re.compile(r"0x[0-9a-f]+|[0-9a-f]{16,}…?|\d+")
+DEADLINE_EVERY = 4096      # calls between two looks at the clock (check_history's deadline)
 MATERIAL_CAUSE = ("material: export -> SUCCESS: a copy's or a derived key's bytes differ from "
                   "its source's")
 
@@ -64,7 +65,7 @@ class Violation:
 class CheckResult:
     __slots__ = ("path", "verdict", "partitions_ok", "partitions_violated",
                  "partitions_unknown", "calls", "seconds", "violations", "complete", "unknown",
-                 "fast_path", "stopped", "weakened")
+                 "fast_path", "stopped", "weakened", "cut")
 
     def __init__(self, path, calls, complete):
         self.path = path
@@ -78,6 +79,7 @@ class CheckResult:
         self.fast_path = False    # accepted by the C core (scenarios/checker/fast_check.py)
         self.stopped = None       # the run stopped at an injected fault (model/faults.py)
         self.weakened = []        # {"key", "reason"} of each key checked by an approximation
+        self.cut = None           # calls checked when the caller's deadline stopped the check
 
     def to_json(self):
         return {"history": str(self.path), "verdict": self.verdict, "calls": self.calls,
@@ -86,12 +88,13 @@ class CheckResult:
                                "unknown": self.partitions_unknown},
                 "violations": [v.to_json() for v in self.violations],
                 "unknown": self.unknown, "fast_path": self.fast_path, "stopped": self.stopped,
-                "weakened": self.weakened}
+                "weakened": self.weakened, "cut": self.cut}
 
 
-def check_file(path, budget=DEFAULT_BUDGET, final=True):
+def check_file(path, budget=DEFAULT_BUDGET, final=True, deadline=None):
     """Read (one pass, JSON Lines or binary), validate and check the history at ``path``;
-    ``final``: and its final state (another pass, scenarios/checker/final_state.py)."""
+    ``final``: and its final state (another pass, scenarios/checker/final_state.py);
+    ``deadline`` (time.monotonic()): where the Python path stops (``check_history``)."""
     started = time.perf_counter()
     fast = fast_check.fast_ok(path)    # ok; violations Python confirms; else checked below
     if fast is not None:
@@ -100,8 +103,9 @@ def check_file(path, budget=DEFAULT_BUDGET, final=True):
         header = history_module.open_history(path).header
         result.stopped = FaultRules(header).stopped(header)
     else:
-        result = (fast_check.explained(path, lambda h: check_history(h, budget), Violation)
-                  or check_history(history_module.open_history(path), budget))
+        result = (fast_check.explained(path, lambda h: check_history(h, budget, deadline),
+                                       Violation)
+                  or check_history(history_module.open_history(path), budget, deadline))
     if final:
         for problem in final_state.check_file(path):
             result.violations.append(Violation("final-state", None, problem, []))
@@ -110,13 +114,17 @@ def check_file(path, budget=DEFAULT_BUDGET, final=True):
     return result
 
 
-def check_history(history, budget=DEFAULT_BUDGET):
-    """Static checks and per-key linearizability of a loaded ``History``."""
+def check_history(history, budget=DEFAULT_BUDGET, deadline=None):
+    """Static checks and per-key linearizability of a loaded ``History``. Past ``deadline``
+    (time.monotonic(), checked every ``DEADLINE_EVERY`` calls) the check stops: the keys it
+    had already found violated stay violated (a key's segment is decided only once every call
+    that overlaps it was fed), every other key is unknown, and ``cut`` says how many calls
+    were checked."""
     with history_module.gc_paused():
-        return _check(history, budget)
+        return _check(history, budget, deadline)
 
 
-def _check(history, budget):
+def _check(history, budget, deadline):
     started = time.perf_counter()
     result = CheckResult(history.path, 0, history.complete)
     model = KeyStoreModel()
@@ -124,17 +132,24 @@ def _check(history, budget):
     rules = FaultRules(history.header)
     count, admit, feed = 0, rules.admit, stream.feed
     for count, call in enumerate(history.calls, 1):
+        if not count % DEADLINE_EVERY and deadline is not None and time.monotonic() > deadline:
+            result.cut = count - 1
+            break
         problem, checked = admit(call)
         if problem is not None:
             result.violations.append(Violation("static", _call_key(call), problem,
                                                [summarize(call)]))
         elif checked:
             feed(call)
-    verdicts = stream.finish()
-    result.calls, result.complete = count, history.complete
+    verdicts = stream.finish() if result.cut is None else stream.decided()
+    result.calls = count if result.cut is None else result.cut
+    result.complete = history.complete
     result.stopped = rules.stopped(history.header)
     result.partitions_ok, result.partitions_violated, result.partitions_unknown = \
         verdict_counts(stream, verdicts)
+    if result.cut is not None:        # no key is fully checked: none counts as ok
+        result.partitions_unknown += result.partitions_ok
+        result.partitions_ok = 0
     for part in sorted(verdicts, key=lambda v: v.key):
         if part.verdict == VIOLATION:
             result.violations.append(_linearizability_violation(model, part))
@@ -214,6 +229,9 @@ def format_text(result, all=False):
              + ("" if result.complete else " (run cut short: pending calls)")]
     if result.stopped:
         lines.append(f"  {result.stopped}")
+    if result.cut is not None:
+        lines.append(f"  the check stopped at the job's budget after {result.cut} calls: "
+                     "no key is fully checked")
     reasons = {}
     for weak in result.weakened:
         reasons[weak["reason"]] = reasons.get(weak["reason"], 0) + 1

@@ -5,6 +5,7 @@ Public API::
     StreamCheck(model, budget)     # model: scenarios.model.key_store.KeyStoreModel
         .feed(call)                # every statically valid call, in call-stamp order
         .finish() -> [KeyVerdict]  # closes what is open; the verdicts of the keys not "ok"
+        .decided() -> [KeyVerdict] # stopped early: closes only the segments passed
         .keys_seen                 # number of distinct partitions (key ids)
     KeyVerdict: key, verdict (violation | unknown), failure (linearizability.Failure), reason
 
@@ -215,6 +216,13 @@ class StreamCheck:
         self.copies = []
         for key, entry in list(self.open.items()):
             self._close(key, entry)
+        return list(self.done.values())
+
+    def decided(self):
+        """The verdicts so far, for a check stopped early: the segments the stream has passed
+        are closed first (every call that overlaps them was fed); the open ones stay
+        undecided."""
+        self._sweep()
         return list(self.done.values())
 
     def _resolve(self, op):
