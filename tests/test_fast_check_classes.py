@@ -292,3 +292,14 @@ def test_a_copy_checked_apart_is_counted_by_the_core_as_by_python(core, tmp_path
         records = [json.loads(line) for line in stream][1:-1]
     answer = fast_check.run_core(write_binary(tmp_path / "h", records, 3))
     assert answer.ok and answer.weakened == [{"key": 0x40000002, "reason": materials.SPLIT}]
+
+
+def test_the_copy_groups_of_an_explanation_compress_their_paths():
+    """fast_check's groups of linked keys: a chain of copies of copies is walked once; every key
+    on it then points at the group (without, a long chain cost its length per call: a
+    copy-chain history's explanation took tens of seconds)."""
+    prefix = object.__new__(fast_check._Prefix)
+    prefix.parent = {key: key + 1 for key in range(100_000)}
+    assert prefix.root(0) == 100_000
+    assert prefix.parent[0] == prefix.parent[50_000] == 100_000
+    assert prefix.root(7) == 100_000 and prefix.root(100_000) == 100_000

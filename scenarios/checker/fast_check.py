@@ -404,9 +404,15 @@ class _Prefix:
         self.groups = [self.root(ids[0]) if ids else None for ids in self.records.names]
 
     def root(self, key):
-        while self.parent.get(key, key) != key:
-            key = self.parent[key]
-        return key
+        """The group of ``key``; the keys on the way are made to point at it (path compression:
+        a chain of copies of copies costs amortised near-constant time per call, not its
+        length)."""
+        parent, top = self.parent, key
+        while parent.get(top, top) != top:
+            top = parent[top]
+        while key != top:
+            parent[key], key = top, parent[key]
+        return top
 
     def around(self, found):
         """The calls invoked up to ``found.until`` that name its key or a key linked to it:
