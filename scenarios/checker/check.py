@@ -132,7 +132,7 @@ def _check(history, budget, deadline):
     rules = FaultRules(history.header)
     count, admit, feed = 0, rules.admit, stream.feed
     for count, call in enumerate(history.calls, 1):
-        if not count % DEADLINE_EVERY and deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and not count % DEADLINE_EVERY and time.monotonic() > deadline:
             result.cut = count - 1
             break
         problem, checked = admit(call)
